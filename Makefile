@@ -46,7 +46,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 	ruff check .
 	ruff format --check .
 
-unit: venv ## The sample app's unit tests
+unit: venv ## Controller-side tests (tests/) and the sample app's unit tests
+	pytest -q tests
 	cd app && pytest -q
 
 molecule: testbed ## molecule test (default scenario)

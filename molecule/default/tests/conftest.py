@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from http.client import HTTPMessage
+from pathlib import Path
 
 import pytest
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
 
 
 @dataclass
@@ -47,3 +55,56 @@ def gunicorn_master(host) -> int:
     pid = int(host.check_output("systemctl show -P MainPID gunicorn.service"))
     assert pid > 0, "gunicorn.service has no main process"
     return pid
+
+
+# Files and links whose content is the deployed state: a rejected run must
+# leave every one of them as it was.
+DEPLOYED_STATE = [
+    "/etc/nginx/nginx.conf",
+    "/etc/gunicorn/gunicorn.conf.py",
+    "/etc/systemd/system/gunicorn.service",
+    "/etc/systemd/system/gunicorn.socket",
+    "/etc/sample_app/app.env",
+]
+
+
+def deployed_state(host) -> str:
+    """Checksums of the deployed files, the live release and the release list."""
+    return host.check_output(
+        "sha256sum %s; readlink /opt/sample_app/current; ls /opt/sample_app/releases", " ".join(DEPLOYED_STATE)
+    )
+
+
+def run_playbook(*args: str, extra_vars: dict | None = None, roles_path: str | None = None):
+    """Run site.yml against the Molecule inventory; return the completed process."""
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    if roles_path:
+        env["ANSIBLE_ROLES_PATH"] = roles_path
+    command = [
+        "ansible-playbook",
+        str(PROJECT / "site.yml"),
+        "-i",
+        str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent),
+        *args,
+    ]
+    if extra_vars is not None:
+        command += ["-e", json.dumps(extra_vars)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def recap_changed(output: str) -> int:
+    """Sum of changed= over the PLAY RECAP lines of an ansible-playbook run."""
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output))
+
+
+def wait_for_200(url: str, deadline: float = 60.0) -> float:
+    """Seconds until ``url`` answers 200; fails the test after ``deadline``."""
+    start = time.monotonic()
+    while time.monotonic() - start < deadline:
+        try:
+            if http_get(url, timeout=2).status == 200:
+                return time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"{url} did not answer 200 within {deadline:.0f} s")
