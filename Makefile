@@ -60,4 +60,6 @@ lock: venv ## Re-lock the controller tooling and the app's runtime set
 	for v in 3.11 3.13; do \
 	  uv pip compile --quiet --no-header --generate-hashes --extra server --python-version $$v \
 	    app/pyproject.toml -o app/requirements/py$$v.txt; \
+	  uv pip compile --quiet --no-header --generate-hashes --extra server --extra gevent --python-version $$v \
+	    app/pyproject.toml -o app/requirements/py$$v-gevent.txt; \
 	done

@@ -37,3 +37,12 @@ def test_only_one_proxy_hop_is_trusted(client: FlaskClient) -> None:
     # A client cannot spoof its address by prepending its own X-Forwarded-For.
     headers = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
     assert client.get("/", headers=headers).json["client"] == "203.0.113.7"
+
+
+def test_sleep_endpoint_is_off_by_default(client: FlaskClient) -> None:
+    assert client.get("/sleep/1").status_code == 404
+
+
+def test_sleep_endpoint_when_enabled(app) -> None:
+    app.config["TEST_ENDPOINTS"] = True
+    assert app.test_client().get("/sleep/5").json == {"slept_ms": 5}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, abort, current_app, request
 
 bp = Blueprint("main", __name__)
 
@@ -35,3 +36,16 @@ def healthz() -> dict[str, str | int]:
 def echo() -> dict[str, int]:
     """Accept a request body and report its size (forms, uploads, tests)."""
     return {"bytes": len(request.get_data())}
+
+
+@bp.get("/sleep/<int:ms>")
+def sleep(ms: int) -> dict[str, int]:
+    """Hold the worker for ``ms`` milliseconds (at most 10 s): a slow request on demand.
+
+    Only with TEST_ENDPOINTS on: the kit's tests use it to see threads, timeouts
+    and graceful restarts; in production it would be a free way to tie up workers.
+    """
+    if not current_app.config.get("TEST_ENDPOINTS"):
+        abort(404)
+    time.sleep(min(ms, 10_000) / 1000)
+    return {"slept_ms": min(ms, 10_000)}

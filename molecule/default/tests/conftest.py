@@ -108,3 +108,63 @@ def wait_for_200(url: str, deadline: float = 60.0) -> float:
             pass
         time.sleep(0.05)
     pytest.fail(f"{url} did not answer 200 within {deadline:.0f} s")
+
+
+@dataclass
+class LoadResult:
+    """Outcome of a bounded request loop."""
+
+    ok: int
+    failed: list[str]
+
+
+def steady_load(url: str, until, max_requests: int = 20_000, max_seconds: float = 180.0, clients: int = 4):
+    """Send GETs from ``clients`` threads until ``until()`` is true, or a bound is hit.
+
+    Each client pauses 50 ms between requests (about 80 requests a second in
+    all, under the per-IP rate limit), and the loop is bounded in count and
+    time so it always stops by itself. A failure is any answer but 200, or none.
+    """
+    import threading
+
+    lock = threading.Lock()
+    result = LoadResult(0, [])
+    issued = 0
+    deadline = time.monotonic() + max_seconds
+
+    def client() -> None:
+        nonlocal issued
+        while not until() and time.monotonic() < deadline:
+            with lock:
+                if issued >= max_requests:
+                    return
+                issued += 1
+            try:
+                status = http_get(url, timeout=30).status
+                outcome = None if status == 200 else f"HTTP {status}"
+            except OSError as error:
+                outcome = repr(error)
+            with lock:
+                if outcome is None:
+                    result.ok += 1
+                else:
+                    result.failed.append(outcome)
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return result
+
+
+def settled_workers(host, expected: int, deadline: float = 30.0) -> list[str]:
+    """Worker pids of the Gunicorn master once their count is ``expected`` (or the deadline passed)."""
+    end = time.monotonic() + deadline
+    while True:
+        master = int(host.check_output("systemctl show -P MainPID gunicorn.service"))
+        pids = host.check_output(f"ps --no-headers -o pid --ppid {master}").split()
+        if len(pids) == expected or time.monotonic() > end:
+            return pids
+        time.sleep(0.2)

@@ -9,7 +9,8 @@ BAD_INPUTS = {
     "workers not a number": ({"gunicorn_workers": "many"}, ["gunicorn_workers", "int"]),
     "workers negative": ({"gunicorn_workers": -3}, ["gunicorn_workers is -3", "from 1 to 1024"]),
     "workers absurd": ({"gunicorn_workers": 100000}, ["gunicorn_workers is 100000", "from 1 to 1024"]),
-    "unknown worker class": ({"gunicorn_worker_class": "turbo"}, ["gunicorn_worker_class", "sync, gthread, gevent"]),
+    "unknown profile": ({"gunicorn_profile": "turbo"}, ["gunicorn_profile", "sync, gthread, gevent"]),
+    "threads absurd": ({"gunicorn_threads": 500}, ["gunicorn_threads is 500", "from 1 to 64"]),
     "unknown log level": ({"gunicorn_log_level": "loud"}, ["gunicorn_log_level", "debug, info"]),
     "buffering not a bool": ({"nginx_proxy_buffering": "sometimes"}, ["nginx_proxy_buffering", "bool"]),
     "environment not a dict": ({"flask_app_environment": ["A=1"]}, ["flask_app_environment", "dict"]),
@@ -35,7 +36,10 @@ BAD_INPUTS = {
     ),
     "timeouts misordered": ({"gunicorn_timeout": 90}, ["gunicorn_timeout (90)", "nginx_proxy_read_timeout (60)"]),
     "graceful after stop": ({"gunicorn_graceful_timeout": 40}, ["gunicorn_graceful_timeout (40)", "TimeoutStopSec"]),
-    "buffering off for sync": ({"nginx_proxy_request_buffering": False}, ["nginx_proxy_request_buffering", "sync"]),
+    "buffering off for sync": (
+        {"nginx_proxy_request_buffering": False},
+        ["nginx_proxy_request_buffering", "gunicorn_profile sync"],
+    ),
     "unsupported distribution": (
         {"preflight_supported_distributions": {"Debian": ["13"]}},
         ["Debian 12 with Python 3.11 is not supported", "supported: Debian 13"],

@@ -21,8 +21,13 @@ def worker_pids(host, master):
 def test_killed_gunicorn_master_is_restarted_by_systemd(host, address):
     old = main_pid(host, "gunicorn.service")
     host.run_expect([0], f"kill -9 {old}")
-    seconds = wait_for_200(f"http://{address}/healthz")
-    print(f"\n[drill] gunicorn master SIGKILL -> first 200 through nginx after {seconds:.2f} s")
+    # Issued at once, inside the gap: systemd's socket accepts it and the
+    # restarted Gunicorn answers it, so the client sees a slow 200, not a 502.
+    start = time.monotonic()
+    first = http_get(f"http://{address}/healthz", timeout=30)
+    took = time.monotonic() - start
+    print(f"\n[drill] gunicorn master SIGKILL -> request sent at once: {first.status} after {took:.2f} s")
+    assert first.status == 200
     new = main_pid(host, "gunicorn.service")
     assert new not in (0, old)
     assert host.service("gunicorn.service").is_running

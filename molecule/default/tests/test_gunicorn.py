@@ -1,9 +1,20 @@
-"""Gunicorn's size and socket, as the process table and file system show."""
+"""Gunicorn's size, socket, sandbox and graceful behaviour, as a user sees them."""
+
+import re
+import threading
+import time
+
+from conftest import http_get, run_playbook, steady_load
+
+
+def worker_pids(host, master):
+    return set(host.check_output(f"ps --no-headers -o pid --ppid {master}").split())
 
 
 def test_worker_count_is_twice_the_cpus_plus_one(host, facts, gunicorn_master):
-    workers = host.check_output(f"ps --no-headers -o pid --ppid {gunicorn_master}").split()
-    assert len(workers) == 2 * facts["ansible_processor_nproc"] + 1
+    # The default sync profile on this container: 2 x CPUs + 1, under the cap of 32.
+    expected = min(2 * facts["ansible_processor_nproc"] + 1, 32)
+    assert len(worker_pids(host, gunicorn_master)) == expected
 
 
 def test_workers_run_as_the_app_user(host, gunicorn_master):
@@ -23,3 +34,62 @@ def test_other_users_cannot_connect_to_the_socket(host):
     refused = host.run(f'runuser -u nobody -- python3 -c "{connect}"')
     assert refused.rc != 0
     assert "PermissionError" in refused.stderr
+
+
+def test_runtime_files_are_in_the_runtime_directory(host, gunicorn_master):
+    assert host.file("/run/gunicorn/gunicorn.pid").content_string.strip() == str(gunicorn_master)
+    control = host.file("/run/gunicorn/gunicorn.ctl")
+    assert control.is_socket
+    assert (control.user, control.mode) == ("sample_app", 0o600)
+
+
+def test_sandbox_exposure_is_at_most_two(host):
+    report = host.check_output("systemd-analyze security --no-pager gunicorn.service")
+    score = float(re.search(r"Overall exposure level for gunicorn.service: ([\d.]+)", report).group(1))
+    print(f"\n[gunicorn] systemd-analyze security exposure: {score}")
+    assert score <= 2.0
+
+
+def test_sandboxed_app_cannot_write_outside_its_runtime_directory(host, address):
+    # ProtectSystem=strict: even a path the app user owns is read-only to the service.
+    assert http_get(f"http://{address}/healthz").status == 200
+    unit = host.check_output("systemctl show -P ProtectSystem gunicorn.service")
+    assert unit == "strict"
+
+
+def test_reload_under_steady_requests_loses_none(host, address, gunicorn_master):
+    before = worker_pids(host, gunicorn_master)
+    done = threading.Event()
+    reloader = threading.Timer(0.5, lambda: (host.run("systemctl reload gunicorn.service"), done.set()))
+    reloader.start()
+    load = steady_load(f"http://{address}/healthz", until=lambda: False, max_requests=500, max_seconds=60)
+    reloader.join()
+    print(f"\n[gunicorn] reload under load: {load.ok} ok, {len(load.failed)} failed")
+    assert done.is_set()
+    assert load.failed == []
+    assert load.ok == 500
+    # The reload really replaced the workers, under the same master.
+    time.sleep(1)
+    assert int(host.check_output("systemctl show -P MainPID gunicorn.service")) == gunicorn_master
+    assert worker_pids(host, gunicorn_master).isdisjoint(before)
+
+
+def test_deploy_of_a_new_release_under_steady_requests_loses_none(host, address):
+    live = host.file("/opt/sample_app/current").linked_to
+    deploy = {}
+
+    def ship() -> None:
+        deploy["run"] = run_playbook(extra_vars={"flask_app_release": "r-drill"})
+
+    runner = threading.Thread(target=ship)
+    runner.start()
+    load = steady_load(f"http://{address}/healthz", until=lambda: not runner.is_alive())
+    runner.join()
+    print(f"\n[gunicorn] deploy under load: {load.ok} ok, {len(load.failed)} failed")
+    assert deploy["run"].returncode == 0, deploy["run"].stdout[-2000:]
+    assert http_get(f"http://{address}/healthz").json()["release"] == "r-drill"
+    assert load.failed == []
+    assert load.ok > 0
+    # Back to the release the other tests expect.
+    assert run_playbook().returncode == 0
+    assert host.file("/opt/sample_app/current").linked_to == live

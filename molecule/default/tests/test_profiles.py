@@ -1,0 +1,62 @@
+"""Each Gunicorn profile, converged in turn, shows its size in the process table.
+
+The module converges gthread, then gevent, then returns to the default
+(sync), so the other suites see the host as Molecule left it.
+"""
+
+import math
+import threading
+
+import pytest
+from conftest import http_get, run_playbook, settled_workers
+
+
+@pytest.fixture(scope="module")
+def converge_profile():
+    def converge(profile):
+        run = run_playbook(extra_vars={"gunicorn_profile": profile})
+        assert run.returncode == 0, run.stdout[-3000:]
+
+    yield converge
+    converge("sync")
+
+
+def test_gthread_runs_cpus_plus_one_workers_of_four_threads(host, address, facts, converge_profile):
+    converge_profile("gthread")
+    expected = math.ceil(facts["ansible_processor_nproc"]) + 1
+    pids = settled_workers(host, expected)
+    assert len(pids) == expected
+    # Threads start on demand: keep every thread of every worker busy, then count.
+    busy = [
+        threading.Thread(target=http_get, args=(f"http://{address}/sleep/3000",), kwargs={"timeout": 30})
+        for _ in range(expected * 4 * 2)
+    ]
+    for request in busy:
+        request.start()
+    threads = []
+    for _ in range(20):
+        threads = [int(host.check_output(f"ps --no-headers -o nlwp -p {pid}")) for pid in pids]
+        if max(threads) >= 5:
+            break
+    for request in busy:
+        request.join()
+    print(f"\n[gthread] {len(pids)} workers, threads per worker under load: {threads}")
+    # One main thread and at most four request threads per worker.
+    assert max(threads) == 4 + 1
+
+
+def test_gevent_runs_one_worker_per_cpu_with_gevent_installed(host, facts, converge_profile):
+    converge_profile("gevent")
+    expected = max(2, facts["ansible_processor_nproc"])
+    assert len(settled_workers(host, expected)) == expected
+    venv = "/opt/sample_app/current/venv/bin/python"
+    assert host.run(f"{venv} -c 'import gevent'").rc == 0
+    assert 'worker_class = "gevent"' in host.file("/etc/gunicorn/gunicorn.conf.py").content_string
+    since = host.check_output("systemctl show -P ActiveEnterTimestamp gunicorn.service")
+    journal = host.check_output(f"journalctl -u gunicorn.service --since '{since}' --no-pager")
+    assert "Using worker: gevent" in journal
+
+
+def test_sync_profile_has_no_gevent(host, converge_profile):
+    converge_profile("sync")
+    assert host.run("/opt/sample_app/current/venv/bin/python -c 'import gevent'").rc != 0

@@ -1,0 +1,141 @@
+"""Gunicorn sizing from a host's CPUs and memory: the ``gunicorn_sizing`` filter.
+
+The rule of thumb (2 x CPUs + 1 sync workers) assumes every CPU the host
+reports is usable and that memory is plentiful. Neither holds on a container
+with a CPU quota or a small VM, so the rule is applied to the CPUs the
+service may really use, then capped by memory, with a floor of two workers
+so that one crashed or recycling worker never leaves the host with none.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+PROFILES = ("sync", "gthread", "gevent")
+MIN_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """What gunicorn.conf.py is written with, and why."""
+
+    worker_class: str
+    workers: int
+    threads: int
+    worker_connections: int
+    cpus: float
+    memory_cap: int
+    reason: str
+
+
+def usable_cpus(nproc: int, cpu_quota: float | None = None) -> float:
+    """CPUs the service can use: the affinity count, lowered by a cgroup quota.
+
+    ``cpu_quota`` is in CPUs (quota / period), e.g. 1.5; None or <= 0 means none.
+    """
+    if nproc < 1:
+        raise ValueError(f"nproc must be at least 1, got {nproc}")
+    if cpu_quota is None or cpu_quota <= 0:
+        return float(nproc)
+    return min(float(nproc), float(cpu_quota))
+
+
+def memory_cap(memory_mb: int, worker_memory_mb: int, reserve_mb: int) -> int:
+    """Workers that fit in memory after the reserve for the OS, Nginx and the master."""
+    if worker_memory_mb < 1:
+        raise ValueError(f"worker_memory_mb must be at least 1, got {worker_memory_mb}")
+    return max(0, (memory_mb - reserve_mb) // worker_memory_mb)
+
+
+def gunicorn_sizing(
+    profile: str,
+    nproc: int,
+    memory_mb: int,
+    cpu_quota: float | None = None,
+    memory_limit_mb: int | None = None,
+    max_workers: int = 32,
+    worker_memory_mb: int = 100,
+    memory_reserve_mb: int = 256,
+    threads_per_worker: int = 4,
+    gevent_connections: int = 1000,
+    workers: int | None = None,
+    threads: int | None = None,
+    worker_connections: int | None = None,
+) -> dict:
+    """Size Gunicorn for one host; explicit ``workers``/``threads``/``worker_connections`` win.
+
+    - sync: 2 x CPUs + 1 processes, one request each (CPU-bound apps behind a buffering proxy).
+    - gthread: CPUs + 1 processes with ``threads_per_worker`` threads (I/O-bound apps).
+    - gevent: one process per CPU, ``gevent_connections`` greenlets each (many slow or long-lived requests).
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    cpus = usable_cpus(nproc, cpu_quota)
+    memory = memory_mb if not memory_limit_mb or memory_limit_mb <= 0 else min(memory_mb, memory_limit_mb)
+    cap = memory_cap(memory, worker_memory_mb, memory_reserve_mb)
+
+    by_cpu = {
+        "sync": int(2 * cpus) + 1,
+        "gthread": math.ceil(cpus) + 1,
+        "gevent": math.ceil(cpus),
+    }[profile]
+
+    if workers is not None:
+        count, reason = workers, "set explicitly"
+    else:
+        count, reason = by_cpu, f"{profile} rule for {cpus:g} CPUs"
+        if count > max_workers:
+            count, reason = max_workers, f"capped at max_workers {max_workers}"
+        if count > cap:
+            count, reason = cap, f"capped by memory: {memory} MiB - {memory_reserve_mb} reserve / {worker_memory_mb}"
+        if count < MIN_WORKERS:
+            count, reason = MIN_WORKERS, f"raised to the floor of {MIN_WORKERS}"
+
+    default_threads = threads_per_worker if profile == "gthread" else 1
+    default_connections = gevent_connections if profile == "gevent" else 1000
+    return asdict(
+        Sizing(
+            worker_class=profile,
+            workers=count,
+            threads=threads if threads is not None else default_threads,
+            worker_connections=worker_connections if worker_connections is not None else default_connections,
+            cpus=cpus,
+            memory_cap=cap,
+            reason=reason,
+        )
+    )
+
+
+def cgroup_limits(files: dict[str, str]) -> dict:
+    """CPU quota (in CPUs) and memory limit (MiB) from cgroup files, path -> content.
+
+    Reads cgroup v2 (cpu.max, memory.max) and v1 (cpu.cfs_quota_us with
+    cpu.cfs_period_us, memory.limit_in_bytes). "max", -1 or an absurd v1
+    memory limit mean no limit, returned as None.
+    """
+    cpu_quota: float | None = None
+    memory_limit_mb: int | None = None
+    by_name = {path.rsplit("/", 1)[-1]: content.strip() for path, content in files.items()}
+
+    if "cpu.max" in by_name:
+        quota, _, period = by_name["cpu.max"].partition(" ")
+        if quota != "max" and period:
+            cpu_quota = int(quota) / int(period)
+    elif "cpu.cfs_quota_us" in by_name and "cpu.cfs_period_us" in by_name:
+        quota_us = int(by_name["cpu.cfs_quota_us"])
+        if quota_us > 0:
+            cpu_quota = quota_us / int(by_name["cpu.cfs_period_us"])
+
+    raw = by_name.get("memory.max") or by_name.get("memory.limit_in_bytes")
+    if raw and raw != "max" and int(raw) < 2**62:
+        memory_limit_mb = int(raw) // (1024 * 1024)
+    return {"cpu_quota": cpu_quota, "memory_limit_mb": memory_limit_mb}
+
+
+class FilterModule:
+    """Ansible entry point."""
+
+    def filters(self) -> dict:
+        """Map filter names to functions."""
+        return {"gunicorn_sizing": gunicorn_sizing, "cgroup_limits": cgroup_limits}

@@ -1,0 +1,123 @@
+"""The gunicorn role's sizing rule over a table of hosts."""
+
+from __future__ import annotations
+
+import pytest
+from gunicorn_sizing import cgroup_limits
+from gunicorn_sizing import gunicorn_sizing as size
+
+GIB = 1024
+
+
+@pytest.mark.parametrize(
+    ("profile", "nproc", "memory_mb", "workers", "threads"),
+    [
+        ("sync", 1, 2 * GIB, 3, 1),
+        ("sync", 2, 2 * GIB, 5, 1),
+        ("sync", 4, 8 * GIB, 9, 1),
+        ("sync", 8, 8 * GIB, 17, 1),
+        ("sync", 16, 8 * GIB, 32, 1),  # 33 by the rule, capped at max_workers
+        ("gthread", 1, 2 * GIB, 2, 4),
+        ("gthread", 4, 8 * GIB, 5, 4),
+        ("gthread", 64, 8 * GIB, 32, 4),
+        ("gevent", 1, 2 * GIB, 2, 1),  # floor of two
+        ("gevent", 8, 8 * GIB, 8, 1),
+    ],
+)
+def test_profile_rules(profile, nproc, memory_mb, workers, threads):
+    result = size(profile, nproc, memory_mb)
+    assert (result["worker_class"], result["workers"], result["threads"]) == (profile, workers, threads)
+
+
+def test_gevent_gets_many_connections_per_worker():
+    assert size("gevent", 4, 8 * GIB)["worker_connections"] == 1000
+    assert size("gevent", 4, 8 * GIB, gevent_connections=250)["worker_connections"] == 250
+
+
+def test_one_cpu_still_gets_two_workers():
+    assert size("sync", 1, 8 * GIB)["workers"] == 3
+    assert size("gevent", 1, 8 * GIB)["workers"] == 2
+
+
+def test_tiny_memory_caps_workers_but_never_below_two():
+    # 512 MiB - 256 reserve = 256 MiB: two 100 MiB workers fit.
+    assert size("sync", 8, 512)["workers"] == 2
+    # Nothing fits: the floor still wins, so a recycling worker never leaves zero.
+    result = size("sync", 8, 128)
+    assert result["workers"] == 2
+    assert result["memory_cap"] == 0
+    assert "floor" in result["reason"]
+
+
+def test_memory_cap_applies_before_the_floor():
+    result = size("sync", 16, 1 * GIB)  # (1024 - 256) // 100 = 7
+    assert result["workers"] == 7
+    assert "memory" in result["reason"]
+
+
+def test_huge_cpu_counts_are_capped():
+    assert size("sync", 256, 512 * GIB)["workers"] == 32
+    assert size("sync", 256, 512 * GIB, max_workers=200)["workers"] == 200
+
+
+def test_cpu_quota_smaller_than_cpus_wins():
+    result = size("sync", 16, 8 * GIB, cpu_quota=1.5)
+    assert result["cpus"] == 1.5
+    assert result["workers"] == 4  # int(2 * 1.5) + 1
+    assert size("gthread", 16, 8 * GIB, cpu_quota=1.5)["workers"] == 3
+
+
+def test_quota_larger_than_cpus_changes_nothing():
+    assert size("sync", 2, 8 * GIB, cpu_quota=8)["workers"] == 5
+
+
+@pytest.mark.parametrize("quota", [None, 0, -1])
+def test_no_quota(quota):
+    assert size("sync", 4, 8 * GIB, cpu_quota=quota)["cpus"] == 4
+
+
+def test_fractional_quota_below_one_cpu():
+    assert size("sync", 4, 8 * GIB, cpu_quota=0.25)["workers"] == 2
+
+
+def test_cgroup_memory_limit_lower_than_ram_wins():
+    assert size("sync", 8, 64 * GIB, memory_limit_mb=512)["workers"] == 2
+
+
+def test_explicit_values_win_over_rules_and_caps():
+    result = size("gthread", 1, 256, workers=12, threads=8, worker_connections=50)
+    assert (result["workers"], result["threads"], result["worker_connections"]) == (12, 8, 50)
+    assert result["reason"] == "set explicitly"
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="sync, gthread, gevent"):
+        size("turbo", 2, 2 * GIB)
+
+
+def test_nonsense_facts_are_refused():
+    with pytest.raises(ValueError, match="nproc"):
+        size("sync", 0, 2 * GIB)
+    with pytest.raises(ValueError, match="worker_memory_mb"):
+        size("sync", 2, 2 * GIB, worker_memory_mb=0)
+
+
+V1_QUOTA = "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+V1_PERIOD = "/sys/fs/cgroup/cpu/cpu.cfs_period_us"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"/sys/fs/cgroup/cpu.max": "max 100000\n", "/sys/fs/cgroup/memory.max": "max\n"}, (None, None)),
+        ({"/sys/fs/cgroup/cpu.max": "150000 100000\n"}, (1.5, None)),
+        ({"/sys/fs/cgroup/memory.max": "536870912\n"}, (None, 512)),
+        ({V1_QUOTA: "-1", V1_PERIOD: "100000"}, (None, None)),
+        ({V1_QUOTA: "50000", V1_PERIOD: "100000"}, (0.5, None)),
+        ({"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712"}, (None, None)),
+        ({}, (None, None)),
+    ],
+)
+def test_cgroup_limits(files, expected):
+    limits = cgroup_limits(files)
+    assert (limits["cpu_quota"], limits["memory_limit_mb"]) == expected
