@@ -13,7 +13,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Root needs no sudo (CI runs as root); anyone else escalates for apt.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help venv testbed demo demo-down test lint unit molecule lock
+.PHONY: help venv testbed demo demo-down test lint unit molecule bench lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ molecule: testbed ## molecule test (default scenario)
 	molecule test
 
 test: lint unit molecule ## Everything that proves the kit
+
+bench: demo ## Slowloris on Gunicorn directly vs through Nginx (demo VM); prints figures
+	python benchmarks/slowloris.py
 
 lock: venv ## Re-lock the controller tooling and the app's runtime set
 	uv pip compile --quiet --no-header --python-version 3.11 requirements/controller.in -o requirements/controller.txt

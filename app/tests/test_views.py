@@ -46,3 +46,12 @@ def test_sleep_endpoint_is_off_by_default(client: FlaskClient) -> None:
 def test_sleep_endpoint_when_enabled(app) -> None:
     app.config["TEST_ENDPOINTS"] = True
     assert app.test_client().get("/sleep/5").json == {"slept_ms": 5}
+
+
+def test_headers_endpoint_is_off_by_default(client: FlaskClient) -> None:
+    assert client.get("/headers").status_code == 404
+
+
+def test_headers_endpoint_echoes_request_headers(app) -> None:
+    app.config["TEST_ENDPOINTS"] = True
+    assert app.test_client().get("/headers", headers={"X-Test": "1"}).json["X-Test"] == "1"

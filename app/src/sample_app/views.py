@@ -49,3 +49,14 @@ def sleep(ms: int) -> dict[str, int]:
         abort(404)
     time.sleep(min(ms, 10_000) / 1000)
     return {"slept_ms": min(ms, 10_000)}
+
+
+@bp.get("/headers")
+def headers() -> dict[str, str]:
+    """Echo the request headers the app received (TEST_ENDPOINTS only).
+
+    Lets the kit's tests see which forwarded headers the proxy passes on.
+    """
+    if not current_app.config.get("TEST_ENDPOINTS"):
+        abort(404)
+    return dict(request.headers)

@@ -40,6 +40,12 @@ BAD_INPUTS = {
         {"nginx_proxy_request_buffering": False},
         ["nginx_proxy_request_buffering", "gunicorn_profile sync"],
     ),
+    "tls without a certificate": (
+        {"nginx_tls": True},
+        ["nginx_tls is on but nginx_tls_certificate ('') and nginx_tls_certificate_key ('')", "self_signed"],
+    ),
+    "bad static location": ({"nginx_static_location": "static"}, ["nginx_static_location is 'static'", "URL path"]),
+    "header timeout not a number": ({"nginx_client_header_timeout": "slow"}, ["nginx_client_header_timeout", "int"]),
     "unsupported distribution": (
         {"preflight_supported_distributions": {"Debian": ["13"]}},
         ["Debian 12 with Python 3.11 is not supported", "supported: Debian 13"],

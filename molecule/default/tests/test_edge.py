@@ -1,0 +1,143 @@
+"""Nginx at the edge: buffering, limits, forwarded headers, static files, errors, logs."""
+
+import http.client
+import json
+import socket
+import time
+import urllib.request
+
+import pytest
+from conftest import http_get
+
+
+def nginx_config(host):
+    return host.check_output("nginx -T 2>/dev/null")
+
+
+@pytest.mark.parametrize("directive", ["proxy_buffering on;", "proxy_request_buffering on;"])
+def test_buffering_stays_on_in_front_of_sync_workers(host, directive):
+    assert 'worker_class = "sync"' in host.file("/etc/gunicorn/gunicorn.conf.py").content_string
+    assert directive in nginx_config(host)
+
+
+def test_body_over_the_limit_gets_413(address):
+    request = urllib.request.Request(f"http://{address}/echo", data=b"x" * (11 * 1024 * 1024), method="POST")
+    try:
+        status = urllib.request.urlopen(request, timeout=30).status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except ConnectionError:
+        pytest.fail("Nginx reset the connection instead of answering 413")
+    assert status == 413
+
+
+def test_body_under_the_limit_reaches_the_app(address):
+    request = urllib.request.Request(f"http://{address}/echo", data=b"x" * (1024 * 1024), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.status == 200
+        assert b'"bytes":1048576' in reply.read()
+
+
+def test_burst_beyond_the_rate_gets_429(address):
+    # Rate 50 r/s with a burst of 100: 300 back-to-back requests on one
+    # keep-alive connection exceed it; the first ones still succeed.
+    conn = http.client.HTTPConnection(address, timeout=10)
+    statuses = []
+    for _ in range(300):
+        conn.request("GET", "/healthz")
+        reply = conn.getresponse()
+        reply.read()
+        statuses.append(reply.status)
+    conn.close()
+    assert statuses[0] == 200
+    assert 429 in statuses
+    assert set(statuses) <= {200, 429}
+    time.sleep(3)  # Let the bucket drain for the tests that follow.
+
+
+def test_unknown_host_gets_no_answer(address):
+    conn = http.client.HTTPConnection(address, timeout=10)
+    conn.request("GET", "/", headers={"Host": "evil.example"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        conn.getresponse()
+
+
+def test_known_name_is_served(address):
+    conn = http.client.HTTPConnection(address, timeout=10)
+    conn.request("GET", "/healthz", headers={"Host": "kit.test"})
+    assert conn.getresponse().status == 200
+
+
+def test_client_claims_of_forwarding_do_not_reach_the_app(address):
+    spoofed = {
+        "X-Forwarded-For": "198.51.100.1",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Ssl": "on",
+        "X-Forwarded-Protocol": "ssl",
+        "X-Real-IP": "198.51.100.1",
+        "Forwarded": "for=198.51.100.1;proto=https",
+    }
+    request = urllib.request.Request(f"http://{address}/headers", headers=spoofed)
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        seen = {k.lower(): v for k, v in json.load(reply).items()}
+    assert "198.51.100.1" not in seen["x-forwarded-for"]
+    assert seen["x-forwarded-proto"] == "http"
+    for header in ("x-forwarded-ssl", "x-forwarded-protocol", "x-real-ip", "forwarded"):
+        assert header not in seen
+    assert http_get(f"http://{address}/", timeout=5).json()["scheme"] == "http"
+
+
+def test_static_files_come_from_the_release_with_cache_headers(host, address):
+    response = http_get(f"http://{address}/static/robots.txt")
+    assert response.status == 200
+    assert response.body == host.file("/opt/sample_app/current/static/robots.txt").content
+    assert "max-age=604800" in response.headers["Cache-Control"]
+    assert response.headers["Expires"]
+
+
+def test_app_down_shows_the_custom_502_page(host, address):
+    host.run_expect([0], "systemctl stop gunicorn.socket gunicorn.service")
+    try:
+        response = http_get(f"http://{address}/healthz")
+    finally:
+        host.run_expect([0], "systemctl start gunicorn.socket gunicorn.service")
+    assert response.status == 502
+    assert b"The application is restarting" in response.body
+    assert http_get(f"http://{address}/healthz", timeout=30).status == 200
+
+
+def test_access_log_records_request_and_upstream_times(host, address):
+    http_get(f"http://{address}/healthz?logged")
+    line = [ln for ln in host.file("/var/log/nginx/access.log").content_string.splitlines() if "?logged" in ln][-1]
+    assert " 200 " in line
+    assert "rt=" in line
+    assert "urt=0." in line or "urt=0" in line
+
+
+def test_logs_rotate_and_logging_goes_on(host, address):
+    assert host.run("logrotate --debug /etc/logrotate.d/nginx").rc == 0
+    host.run_expect([0], "logrotate --force /etc/logrotate.d/nginx")
+    assert host.file("/var/log/nginx/access.log.1").exists
+    http_get(f"http://{address}/healthz?after-rotation")
+    time.sleep(1)
+    assert "?after-rotation" in host.file("/var/log/nginx/access.log").content_string
+
+
+def test_slow_header_is_cut_off_after_the_header_timeout(address):
+    # A slowloris client: a header line every 2 s, never the blank line.
+    timeout = 10
+    client = socket.create_connection((address, 80), timeout=timeout + 10)
+    client.sendall(b"GET / HTTP/1.1\r\nHost: kit.test\r\n")
+    start = time.monotonic()
+    closed_after = None
+    try:
+        while time.monotonic() - start < timeout + 10:
+            time.sleep(2)
+            client.sendall(b"X-Slow: 1\r\n")
+    except OSError:
+        closed_after = time.monotonic() - start
+    finally:
+        client.close()
+    print(f"\n[edge] slow header connection closed after {closed_after} s (client_header_timeout {timeout} s)")
+    assert closed_after is not None, "Nginx kept a slow header connection open"
+    assert closed_after <= timeout + 5
