@@ -28,3 +28,9 @@ def test_environment_file_is_hidden_from_other_users(host):
     env = host.file("/etc/sample_app/app.env")
     assert (env.user, env.group, env.mode) == ("root", "sample_app", 0o640)
     assert host.run("runuser -u nobody -- cat /etc/sample_app/app.env").rc != 0
+
+
+def test_environment_values_reach_the_workers_unchanged(host, gunicorn_master):
+    worker = host.check_output(f"ps --no-headers -o pid --ppid {gunicorn_master}").split()[0]
+    environ = host.check_output(f"tr '\\0' '\\n' < /proc/{worker}/environ")
+    assert 'FLASK_KIT_ODD_VALUE=p#w"d \\ with spaces' in environ.splitlines()
