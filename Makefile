@@ -13,7 +13,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Root needs no sudo (CI runs as root); anyone else escalates for apt.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help venv testbed demo demo-down test lint unit molecule bench lock
+.PHONY: help venv testbed demo demo-down test lint unit molecule bench lock docs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,9 +46,10 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 	ruff check .
 	ruff format --check .
 
-unit: venv ## Controller-side tests (tests/) and the sample app's unit tests
+unit: venv ## Controller-side tests (tests/) and the apps' unit tests (sample, guestbook fixture)
 	pytest -q tests
 	cd app && pytest -q
+	cd molecule/default/fixtures/guestbook && PYTHONPATH=src:../tinyslug/src pytest -q -p no:cacheprovider
 
 molecule: testbed ## molecule test (default scenario)
 	molecule test
@@ -58,11 +59,10 @@ test: lint unit molecule ## Everything that proves the kit
 bench: demo ## Slowloris on Gunicorn directly vs through Nginx (demo VM); prints figures
 	python benchmarks/slowloris.py
 
-lock: venv ## Re-lock the controller tooling and the app's runtime set
+docs: venv ## Render each role README's variables table from its argument spec
+	python tests/role_docs.py
+
+lock: venv ## Re-lock the controller tooling and the apps of the demo and the tests (playbooks/lock.yml)
 	uv pip compile --quiet --no-header --python-version 3.11 requirements/controller.in -o requirements/controller.txt
-	for v in 3.11 3.13; do \
-	  uv pip compile --quiet --no-header --generate-hashes --extra server --python-version $$v \
-	    app/pyproject.toml -o app/requirements/py$$v.txt; \
-	  uv pip compile --quiet --no-header --generate-hashes --extra server --extra gevent --python-version $$v \
-	    app/pyproject.toml -o app/requirements/py$$v-gevent.txt; \
-	done
+	ansible-playbook playbooks/lock.yml -i inventories/local -e '{"flask_app_lock_variants": ["gevent"], "flask_app_lock_force": true}'
+	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook playbooks/lock.yml -i molecule/default/inventory -e flask_app_lock_force=true

@@ -4,4 +4,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT / "roles/gunicorn/filter_plugins"))
+for plugins in ("roles/gunicorn/filter_plugins", "roles/flask_app/filter_plugins", "roles/preflight/filter_plugins"):
+    sys.path.insert(0, str(ROOT / plugins))
+sys.path.insert(0, str(ROOT / "roles/flask_app/library"))
+sys.path.insert(0, str(ROOT / "tests"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -14,8 +16,32 @@ from http.client import HTTPMessage
 from pathlib import Path
 
 import pytest
+import yaml
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+# The scenario's inventory: the apps and their settings, as a user writes them.
+INVENTORY = yaml.safe_load((PROJECT / "molecule/default/inventory/group_vars/web.yml").read_text())
+APPS = {app["name"]: app for app in INVENTORY["flask_apps"]}
+SAMPLE, GUESTBOOK = "sample_app", "guestbook"
+# The Host header each app answers to.
+HOSTS = {SAMPLE: "kit.test", GUESTBOOK: "guestbook.test"}
+
+
+def apps_with(**changes: dict) -> list[dict]:
+    """flask_apps as the inventory has it, with some apps' keys replaced: apps_with(guestbook={...})."""
+    apps = copy.deepcopy(INVENTORY["flask_apps"])
+    for app in apps:
+        app.update(changes.get(app["name"], {}))
+    return apps
+
+
+def new_release_of(source: Path, tmp_path: Path, version: str) -> str:
+    """A copy of an app's project with another version: a new release with the same dependencies."""
+    copy_dir = tmp_path / source.name
+    shutil.copytree(source, copy_dir, ignore=shutil.ignore_patterns("build", "*.egg-info", "tests"))
+    pyproject = copy_dir / "pyproject.toml"
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text()))
+    return str(copy_dir)
 
 
 @dataclass
@@ -30,10 +56,11 @@ class Response:
         return json.loads(self.body)
 
 
-def http_get(url: str, timeout: float = 5.0) -> Response:
-    """GET ``url`` from the controller, returning error statuses as well."""
+def http_get(url: str, timeout: float = 5.0, host: str | None = None, data: bytes | None = None) -> Response:
+    """GET (or POST ``data`` to) ``url`` from the controller, returning error statuses as well."""
+    request = urllib.request.Request(url, data=data, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
             return Response(reply.status, reply.headers, reply.read())
     except urllib.error.HTTPError as error:
         return Response(error.code, error.headers, error.read())
@@ -50,29 +77,42 @@ def facts(host) -> dict:
     return host.ansible("setup")["ansible_facts"]
 
 
+def master_pid(host, app: str = SAMPLE) -> int:
+    """The Gunicorn master of an app (its service's main process)."""
+    return int(host.check_output(f"systemctl show -P MainPID {app}.service"))
+
+
+def worker_pids(host, master: int) -> set[str]:
+    return set(host.check_output(f"ps --no-headers -o pid --ppid {master}").split())
+
+
+def live_release(host, app: str = SAMPLE) -> str:
+    return host.file(f"/opt/{app}/current").linked_to.rsplit("/", 1)[-1]
+
+
 @pytest.fixture
 def gunicorn_master(host) -> int:
-    pid = int(host.check_output("systemctl show -P MainPID gunicorn.service"))
-    assert pid > 0, "gunicorn.service has no main process"
+    pid = master_pid(host)
+    assert pid > 0, "sample_app.service has no main process"
     return pid
 
 
-# Files and links whose content is the deployed state: a rejected run must
-# leave every one of them as it was.
-DEPLOYED_STATE = [
-    "/etc/nginx/nginx.conf",
-    "/etc/gunicorn/gunicorn.conf.py",
-    "/etc/systemd/system/gunicorn.service",
-    "/etc/systemd/system/gunicorn.socket",
-    "/etc/sample_app/app.env",
-]
-
-
 def deployed_state(host) -> str:
-    """Checksums of the deployed files, the live release and the release list."""
-    return host.check_output(
-        "sha256sum %s; readlink /opt/sample_app/current; ls /opt/sample_app/releases", " ".join(DEPLOYED_STATE)
-    )
+    """Checksums of every app's deployed files, its live release and its release list, and nginx.conf.
+
+    A rejected run must leave every one of them as it was.
+    """
+    files = ["/etc/nginx/nginx.conf"]
+    for app in APPS:
+        files += [
+            f"/etc/gunicorn/{app}.conf.py",
+            f"/etc/systemd/system/{app}.service",
+            f"/etc/systemd/system/{app}.socket",
+            f"/etc/{app}/app.env",
+        ]
+    links = " ".join(f"/opt/{app}/current" for app in APPS)
+    releases = " ".join(f"/opt/{app}/releases" for app in APPS)
+    return host.check_output(f"sha256sum {' '.join(files)}; readlink {links}; ls {releases}")
 
 
 def run_playbook(*args: str, extra_vars: dict | None = None, roles_path: str | None = None):
@@ -161,12 +201,18 @@ def steady_load(url: str, until, max_requests: int = 20_000, max_seconds: float 
     return result
 
 
-def settled_workers(host, expected: int, deadline: float = 30.0) -> list[str]:
-    """Worker pids of the Gunicorn master once their count is ``expected`` (or the deadline passed)."""
+def settled_workers(host, expected: int, deadline: float = 30.0, app: str = SAMPLE) -> list[str]:
+    """Worker pids of an app's Gunicorn master once their count is ``expected`` (or the deadline passed)."""
     end = time.monotonic() + deadline
     while True:
-        master = int(host.check_output("systemctl show -P MainPID gunicorn.service"))
+        master = master_pid(host, app)
         pids = host.check_output(f"ps --no-headers -o pid --ppid {master}").split()
         if len(pids) == expected or time.monotonic() > end:
             return pids
         time.sleep(0.2)
+
+
+def app_cpus(facts: dict, app: str) -> float:
+    """CPUs an app is sized from: its cpu_weight share of the host's, never below one."""
+    weights = {name: entry.get("gunicorn", {}).get("cpu_weight", 100) for name, entry in APPS.items()}
+    return max(1.0, facts["ansible_processor_nproc"] * weights[app] / sum(weights.values()))

@@ -1,51 +1,121 @@
-"""An operator's typo stops the run with a message naming the variable and
-what is allowed, and the host is left exactly as it was."""
+"""An operator's typo stops the run with a message naming the app, the key
+and what is allowed, and the host is left exactly as it was."""
+
+from pathlib import Path
 
 import pytest
-from conftest import deployed_state, http_get, run_playbook
+from conftest import APPS, GUESTBOOK, PROJECT, SAMPLE, apps_with, deployed_state, http_get, run_playbook
 
-# (extra vars, words the error message must contain)
+
+def app_vars(name: str, **keys) -> dict:
+    """Extra vars replacing some keys of one app in flask_apps."""
+    return {"flask_apps": apps_with(**{name: keys})}
+
+
+def with_gunicorn(name: str, **settings) -> dict:
+    return app_vars(name, gunicorn={**APPS[name].get("gunicorn", {}), **settings})
+
+
+def stale_source(tmp_path: Path) -> str:
+    """The sample app with one more dependency than its lock was made from."""
+    copy = tmp_path / "app"
+    copy.mkdir()
+    text = (PROJECT / "app/pyproject.toml").read_text()
+    (copy / "pyproject.toml").write_text(text.replace('"flask>=3.1,<4"', '"flask>=3.1,<4", "itsdangerous>=2"'))
+    return str(copy)
+
+
+# (extra vars, or a function of tmp_path giving them; words the error message must contain)
 BAD_INPUTS = {
-    "workers not a number": ({"gunicorn_workers": "many"}, ["gunicorn_workers", "int"]),
-    "workers negative": ({"gunicorn_workers": -3}, ["gunicorn_workers is -3", "from 1 to 1024"]),
-    "workers absurd": ({"gunicorn_workers": 100000}, ["gunicorn_workers is 100000", "from 1 to 1024"]),
-    "unknown profile": ({"gunicorn_profile": "turbo"}, ["gunicorn_profile", "sync, gthread, gevent"]),
-    "threads absurd": ({"gunicorn_threads": 500}, ["gunicorn_threads is 500", "from 1 to 64"]),
-    "unknown log level": ({"gunicorn_log_level": "loud"}, ["gunicorn_log_level", "debug, info"]),
-    "buffering not a bool": ({"nginx_proxy_buffering": "sometimes"}, ["nginx_proxy_buffering", "bool"]),
-    "environment not a dict": ({"flask_app_environment": ["A=1"]}, ["flask_app_environment", "dict"]),
-    "missing secret": ({"flask_app_secret_key": ""}, ["flask_app_secret_key is empty"]),
-    "placeholder secret": (
-        {"flask_app_secret_key": "CHANGE-ME-placeholder-secret", "preflight_require_strong_secret": True},
-        ["flask_app_secret_key is a placeholder", "token_urlsafe"],
+    # Each app's entry (the flask_app role).
+    "unknown key": (app_vars(GUESTBOOK, sorce={"path": "/x"}), ["app 'guestbook': unknown key(s) sorce", "allowed:"]),
+    "source with two kinds": (
+        app_vars(GUESTBOOK, source={"path": "/x", "package": "guestbook==2.0"}),
+        ["app 'guestbook': key 'source' names path and package", "exactly one of"],
     ),
-    "bad server_name": ({"nginx_server_name": "bad;name"}, ["nginx_server_name is 'bad;name'", "host names"]),
-    "bad body size": ({"nginx_client_max_body_size": "lots"}, ["nginx_client_max_body_size", "10m"]),
-    "port out of range": ({"nginx_listen_port": 70000}, ["nginx_listen_port is 70000", "1 to 65535"]),
-    "keep no releases": ({"flask_app_keep_releases": 0}, ["flask_app_keep_releases is 0", "1 to 50"]),
-    "bad app name": ({"flask_app_name": "Bad Name!"}, ["flask_app_name is 'Bad Name!'", "Linux user name"]),
-    "relative socket": ({"gunicorn_socket_path": "gunicorn.sock"}, ["gunicorn_socket_path", "absolute path"]),
-    "malformed wsgi app": ({"flask_app_wsgi_app": "sample_app create_app"}, ["flask_app_wsgi_app", "module:variable"]),
-    "wsgi module not in the app": (
-        {"flask_app_wsgi_app": "no_such_module:app"},
-        ["flask_app_wsgi_app 'no_such_module:app'", "allowed: a module the app ships (sample_app)"],
+    "missing secret": (app_vars(SAMPLE, secret_key=""), ["app 'sample_app': missing key(s) secret_key"]),
+    "placeholder secret": (
+        {**app_vars(SAMPLE, secret_key="CHANGE-ME-placeholder-secret"), "flask_app_require_strong_secret": True},
+        ["app 'sample_app': key 'secret_key' is a placeholder", "token_urlsafe"],
+    ),
+    "bad app name": (app_vars(SAMPLE, name="Bad Name!"), ["app 'Bad Name!': key 'name' is 'Bad Name!'", "Linux user"]),
+    "bad server name": (app_vars(SAMPLE, server_names=["bad;name"]), ["app 'sample_app': key 'server_names'"]),
+    "environment not a dict": (app_vars(SAMPLE, environment=["A=1"]), ["app 'sample_app': key 'environment'"]),
+    "malformed wsgi app": (
+        app_vars(SAMPLE, wsgi_app="sample_app create_app"),
+        ["app 'sample_app': key 'wsgi_app'", "module:variable"],
+    ),
+    "bad static url": (app_vars(SAMPLE, static_url="static"), ["app 'sample_app': key 'static_url'", "URL path"]),
+    "config file outside the app's directories": (
+        app_vars(GUESTBOOK, config_files=[{"src": "/etc/hostname", "dest": "/etc/passwd"}]),
+        ["app 'guestbook': key 'config_files[0].dest' is '/etc/passwd'", "/etc/guestbook/"],
     ),
     "app source missing": (
-        {"flask_app_source": "/nonexistent/app"},
-        ["flask_app_source: /nonexistent/app/pyproject.toml not found"],
+        app_vars(SAMPLE, source={"path": "/nonexistent/app"}),
+        ["app 'sample_app': key 'source.path' is '/nonexistent/app', not found on the controller"],
     ),
-    "timeouts misordered": ({"gunicorn_timeout": 90}, ["gunicorn_timeout (90)", "nginx_proxy_read_timeout (60)"]),
-    "graceful after stop": ({"gunicorn_graceful_timeout": 40}, ["gunicorn_graceful_timeout (40)", "TimeoutStopSec"]),
-    "buffering off for sync": (
-        {"nginx_proxy_request_buffering": False},
-        ["nginx_proxy_request_buffering", "gunicorn_profile sync"],
+    "missing lock": (
+        app_vars(GUESTBOOK, lock_dir="/nonexistent/locks"),
+        ["app 'guestbook': lock /nonexistent/locks/py3.11.txt for Python 3.11 is missing", "playbooks/lock.yml"],
     ),
+    "lock older than the dependencies": (
+        lambda tmp_path: app_vars(SAMPLE, source={"path": stale_source(tmp_path)}),
+        ["app 'sample_app': lock", "is older than the app's pin or pyproject dependencies", "playbooks/lock.yml"],
+    ),
+    "wsgi module not in the app": (
+        app_vars(SAMPLE, wsgi_app="no_such_module:app"),
+        ["app 'sample_app': key 'wsgi_app' ('no_such_module:app') does not load", "No module named 'no_such_module'"],
+    ),
+    "static directory missing": (
+        app_vars(GUESTBOOK, static_dir="no-such-dir"),
+        ["app 'guestbook': key 'static_dir' is 'no-such-dir'", "not a directory"],
+    ),
+    "keep no releases": ({"flask_app_keep_releases": 0}, ["flask_app_keep_releases is 0", "1 to 50"]),
+    # Between apps (the preflight role).
+    "duplicate app names": (
+        {"flask_apps": [*apps_with(), {**APPS[SAMPLE], "server_names": ["other.test"]}]},
+        ["app 'sample_app': key 'name' is used by more than one app"],
+    ),
+    "two apps claiming any host": (
+        {"flask_apps": apps_with(sample_app={"server_names": ["_"]}, guestbook={"server_names": ["_"]})},
+        ["app 'guestbook': key 'server_names' claims '_', already app 'sample_app''s"],
+    ),
+    "two apps claiming one name": (
+        app_vars(GUESTBOOK, server_names=["kit.test"]),
+        ["app 'guestbook': key 'server_names' claims 'kit.test', already app 'sample_app''s"],
+    ),
+    # Each app's Gunicorn settings (the gunicorn role).
+    "workers not a number": (with_gunicorn(SAMPLE, workers="many"), ["sample_app", "gunicorn_workers", "int"]),
+    "workers negative": (with_gunicorn(SAMPLE, workers=-3), ["sample_app: workers is -3", "from 1 to 1024"]),
+    "workers absurd": (with_gunicorn(SAMPLE, workers=100000), ["sample_app: workers is 100000", "from 1 to 1024"]),
+    "unknown profile": (with_gunicorn(GUESTBOOK, profile="turbo"), ["guestbook", "gunicorn_profile", "sync, gthread"]),
+    "unknown gunicorn setting": (
+        with_gunicorn(GUESTBOOK, wrokers=3),
+        ["gunicorn settings of guestbook: unknown key(s) wrokers", "allowed: profile, workers"],
+    ),
+    "threads absurd": (with_gunicorn(GUESTBOOK, threads=500), ["guestbook: threads is 500", "from 1 to 64"]),
+    "graceful after stop": (
+        with_gunicorn(SAMPLE, graceful_timeout=40),
+        ["sample_app: graceful_timeout (40)", "TimeoutStopSec"],
+    ),
+    "unknown log level": ({"gunicorn_log_level": "loud"}, ["gunicorn_log_level", "debug, info"]),
+    # Nginx (the nginx role) and the rules between roles (preflight).
+    "buffering not a bool": ({"nginx_proxy_buffering": "sometimes"}, ["nginx_proxy_buffering", "bool"]),
+    "bad body size": ({"nginx_client_max_body_size": "lots"}, ["nginx_client_max_body_size", "10m"]),
+    "port out of range": ({"nginx_listen_port": 70000}, ["nginx_listen_port is 70000", "1 to 65535"]),
+    "header timeout not a number": ({"nginx_client_header_timeout": "slow"}, ["nginx_client_header_timeout", "int"]),
     "tls without a certificate": (
         {"nginx_tls": True},
         ["nginx_tls is on but nginx_tls_certificate ('') and nginx_tls_certificate_key ('')", "self_signed"],
     ),
-    "bad static location": ({"nginx_static_location": "static"}, ["nginx_static_location is 'static'", "URL path"]),
-    "header timeout not a number": ({"nginx_client_header_timeout": "slow"}, ["nginx_client_header_timeout", "int"]),
+    "timeouts misordered": (
+        with_gunicorn(SAMPLE, timeout=90),
+        ["app 'sample_app': gunicorn timeout (90)", "nginx_proxy_read_timeout (60)"],
+    ),
+    "buffering off for sync": (
+        {"nginx_proxy_request_buffering": False},
+        ["nginx_proxy_request_buffering is off but app 'sample_app' has gunicorn profile sync"],
+    ),
     "unsupported distribution": (
         {"preflight_supported_distributions": {"Debian": ["13"]}},
         ["Debian 12 with Python 3.11 is not supported", "supported: Debian 13"],
@@ -54,12 +124,13 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize(("extra_vars", "expected"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
-def test_bad_input_stops_the_run_and_changes_nothing(host, address, extra_vars, expected):
+def test_bad_input_stops_the_run_and_changes_nothing(host, address, tmp_path, extra_vars, expected):
     before = deployed_state(host)
-    run = run_playbook(extra_vars=extra_vars)
+    run = run_playbook(extra_vars=extra_vars(tmp_path) if callable(extra_vars) else extra_vars)
     output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0, output[-2000:]
     for words in expected:
-        assert words in output, output[-2000:]
+        assert words in output, output[-3000:]
     assert deployed_state(host) == before
-    assert http_get(f"http://{address}/healthz").status == 200
+    for app, name in (("sample_app", "kit.test"), ("guestbook", "guestbook.test")):
+        assert http_get(f"http://{address}/healthz", host=name).json()["status"] == "ok", app

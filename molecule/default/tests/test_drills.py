@@ -7,19 +7,15 @@ The deadlines only say "it came back at all".
 import shutil
 import time
 
-from conftest import PROJECT, deployed_state, http_get, run_playbook, wait_for_200
+from conftest import PROJECT, SAMPLE, app_cpus, deployed_state, http_get, run_playbook, wait_for_200, worker_pids
 
 
 def main_pid(host, unit):
     return int(host.check_output(f"systemctl show -P MainPID {unit}"))
 
 
-def worker_pids(host, master):
-    return set(host.check_output(f"ps --no-headers -o pid --ppid {master}").split())
-
-
 def test_killed_gunicorn_master_is_restarted_by_systemd(host, address):
-    old = main_pid(host, "gunicorn.service")
+    old = main_pid(host, "sample_app.service")
     old_workers = host.check_output(f"ps --no-headers -o pid --ppid {old}").split()
     host.run_expect([0], f"kill -9 {old}")
     # Wait for the gap: the old master and its workers gone, the new one not
@@ -36,24 +32,24 @@ def test_killed_gunicorn_master_is_restarted_by_systemd(host, address):
     print(f"\n[drill] gunicorn master SIGKILL -> request sent in the gap ({in_gap}): {first.status} after {took:.2f} s")
     assert in_gap, "no moment without Gunicorn was observed"
     assert first.status == 200
-    new = main_pid(host, "gunicorn.service")
+    new = main_pid(host, "sample_app.service")
     assert new not in (0, old)
-    assert host.service("gunicorn.service").is_running
+    assert host.service("sample_app.service").is_running
 
 
 def test_killed_workers_are_replaced_by_the_master(host, facts):
-    master = main_pid(host, "gunicorn.service")
+    master = main_pid(host, "sample_app.service")
     before = worker_pids(host, master)
     victims = sorted(before)[:2]
     host.run_expect([0], "kill -9 " + " ".join(victims))
-    expected = 2 * facts["ansible_processor_nproc"] + 1
+    expected = int(2 * app_cpus(facts, SAMPLE)) + 1
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         after = worker_pids(host, master)
         if len(after) == expected and not after & set(victims):
             break
         time.sleep(0.2)
-    assert main_pid(host, "gunicorn.service") == master
+    assert main_pid(host, "sample_app.service") == master
     assert len(after) == expected
     assert not after & set(victims)
 

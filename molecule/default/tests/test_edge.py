@@ -17,7 +17,7 @@ def nginx_config(host):
 
 @pytest.mark.parametrize("directive", ["proxy_buffering on;", "proxy_request_buffering on;"])
 def test_buffering_stays_on_in_front_of_sync_workers(host, directive):
-    assert 'worker_class = "sync"' in host.file("/etc/gunicorn/gunicorn.conf.py").content_string
+    assert 'worker_class = "sync"' in host.file("/etc/gunicorn/sample_app.conf.py").content_string
     assert directive in nginx_config(host)
 
 
@@ -97,11 +97,11 @@ def test_static_files_come_from_the_release_with_cache_headers(host, address):
 
 
 def test_app_down_shows_the_custom_502_page(host, address):
-    host.run_expect([0], "systemctl stop gunicorn.socket gunicorn.service")
+    host.run_expect([0], "systemctl stop sample_app.socket sample_app.service")
     try:
         response = http_get(f"http://{address}/healthz")
     finally:
-        host.run_expect([0], "systemctl start gunicorn.socket gunicorn.service")
+        host.run_expect([0], "systemctl start sample_app.socket sample_app.service")
     assert response.status == 502
     assert b"The application is restarting" in response.body
     assert http_get(f"http://{address}/healthz", timeout=30).status == 200

@@ -1,29 +1,30 @@
 """Each Gunicorn profile, converged in turn, shows its size in the process table.
 
-The module converges gthread, then gevent, then returns to the default
-(sync), so the other suites see the host as Molecule left it.
+The module converges the sample app with gthread, then gevent, then returns
+to its inventory's profile (sync), so the other suites see the host as
+Molecule left it. The app's CPUs are its cpu_weight share of the host's.
 """
 
 import math
 import threading
 
 import pytest
-from conftest import http_get, run_playbook, settled_workers
+from conftest import SAMPLE, app_cpus, apps_with, http_get, run_playbook, settled_workers
 
 
 @pytest.fixture(scope="module")
 def converge_profile():
     def converge(profile):
-        run = run_playbook(extra_vars={"gunicorn_profile": profile})
+        run = run_playbook(extra_vars={"flask_apps": apps_with(sample_app={"gunicorn": {"profile": profile}})})
         assert run.returncode == 0, run.stdout[-3000:]
 
     yield converge
-    converge("sync")
+    assert run_playbook().returncode == 0
 
 
 def test_gthread_runs_cpus_plus_one_workers_of_four_threads(host, address, facts, converge_profile):
     converge_profile("gthread")
-    expected = math.ceil(facts["ansible_processor_nproc"]) + 1
+    expected = math.ceil(app_cpus(facts, SAMPLE)) + 1
     pids = settled_workers(host, expected)
     assert len(pids) == expected
     # Threads start on demand: keep every thread of every worker busy, then count.
@@ -47,16 +48,16 @@ def test_gthread_runs_cpus_plus_one_workers_of_four_threads(host, address, facts
 
 def test_gevent_runs_one_worker_per_cpu_with_gevent_installed(host, facts, converge_profile):
     converge_profile("gevent")
-    expected = max(2, facts["ansible_processor_nproc"])
+    expected = max(2, math.ceil(app_cpus(facts, SAMPLE)))
     assert len(settled_workers(host, expected)) == expected
     venv = "/opt/sample_app/current/venv/bin/python"
     assert host.run(f"{venv} -c 'import gevent'").rc == 0
-    assert 'worker_class = "gevent"' in host.file("/etc/gunicorn/gunicorn.conf.py").content_string
-    since = host.check_output("systemctl show -P ActiveEnterTimestamp gunicorn.service")
-    journal = host.check_output(f"journalctl -u gunicorn.service --since '{since}' --no-pager")
+    assert 'worker_class = "gevent"' in host.file("/etc/gunicorn/sample_app.conf.py").content_string
+    since = host.check_output("systemctl show -P ActiveEnterTimestamp sample_app.service")
+    journal = host.check_output(f"journalctl -u sample_app.service --since '{since}' --no-pager")
     assert "Using worker: gevent" in journal
 
 
 def test_sync_profile_has_no_gevent(host, converge_profile):
-    converge_profile("sync")
+    assert run_playbook().returncode == 0
     assert host.run("/opt/sample_app/current/venv/bin/python -c 'import gevent'").rc != 0

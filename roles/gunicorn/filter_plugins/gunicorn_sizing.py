@@ -5,10 +5,15 @@ reports is usable and that memory is plentiful. Neither holds on a container
 with a CPU quota or a small VM, so the rule is applied to the CPUs the
 service may really use, then capped by memory, with a floor of two workers
 so that one crashed or recycling worker never leaves the host with none.
+
+Several apps share a host: each is sized from its ``share`` of the CPUs
+(never below one) and of the memory, and systemd's ``MemoryMax=`` holds it
+to that share so one app's leak cannot starve the others.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import asdict, dataclass
 
@@ -26,6 +31,7 @@ class Sizing:
     worker_connections: int
     cpus: float
     memory_cap: int
+    memory_max_mb: int
     reason: str
 
 
@@ -54,6 +60,7 @@ def gunicorn_sizing(
     memory_mb: int,
     cpu_quota: float | None = None,
     memory_limit_mb: int | None = None,
+    share: float = 1.0,
     max_workers: int = 32,
     worker_memory_mb: int = 100,
     memory_reserve_mb: int = 256,
@@ -68,12 +75,18 @@ def gunicorn_sizing(
     - sync: 2 x CPUs + 1 processes, one request each (CPU-bound apps behind a buffering proxy).
     - gthread: CPUs + 1 processes with ``threads_per_worker`` threads (I/O-bound apps).
     - gevent: one process per CPU, ``gevent_connections`` greenlets each (many slow or long-lived requests).
+
+    ``share`` (above 0, at most 1) is this app's part of the host: its CPUs
+    (never below one) and its part of the memory after the reserve.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    cpus = usable_cpus(nproc, cpu_quota)
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be above 0 and at most 1, got {share}")
+    cpus = max(1.0, usable_cpus(nproc, cpu_quota) * share) if share < 1 else usable_cpus(nproc, cpu_quota)
     memory = memory_mb if not memory_limit_mb or memory_limit_mb <= 0 else min(memory_mb, memory_limit_mb)
-    cap = memory_cap(memory, worker_memory_mb, memory_reserve_mb)
+    budget = int(max(0, memory - memory_reserve_mb) * share)
+    cap = memory_cap(budget + memory_reserve_mb, worker_memory_mb, memory_reserve_mb)
 
     by_cpu = {
         "sync": int(2 * cpus) + 1,
@@ -100,8 +113,11 @@ def gunicorn_sizing(
             workers=count,
             threads=threads if threads is not None else default_threads,
             worker_connections=worker_connections if worker_connections is not None else default_connections,
-            cpus=cpus,
+            cpus=round(cpus, 2),
             memory_cap=cap,
+            # The master and one worker more than sized, so a recycling
+            # worker's successor can start before the old one is gone.
+            memory_max_mb=max(budget, (count + 2) * worker_memory_mb),
             reason=reason,
         )
     )
@@ -133,9 +149,19 @@ def cgroup_limits(files: dict[str, str]) -> dict:
     return {"cpu_quota": cpu_quota, "memory_limit_mb": memory_limit_mb}
 
 
+def cgroup_limits_from_slurp(results: list[dict]) -> dict:
+    """Run ``cgroup_limits`` on the results of a looped ``slurp`` (files that exist only)."""
+    files = {r["item"]: base64.b64decode(r["content"]).decode() for r in results if "content" in r}
+    return cgroup_limits(files)
+
+
 class FilterModule:
     """Ansible entry point."""
 
     def filters(self) -> dict:
         """Map filter names to functions."""
-        return {"gunicorn_sizing": gunicorn_sizing, "cgroup_limits": cgroup_limits}
+        return {
+            "gunicorn_sizing": gunicorn_sizing,
+            "cgroup_limits": cgroup_limits,
+            "cgroup_limits_from_slurp": cgroup_limits_from_slurp,
+        }

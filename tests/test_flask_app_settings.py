@@ -1,0 +1,103 @@
+"""An app entry of flask_apps: what is refused, with which words, and the defaults filled in."""
+
+from __future__ import annotations
+
+import pytest
+from flask_app_settings import flask_app_errors, flask_app_lock_target, flask_app_settings, manylinux_platforms
+from preflight_apps import flask_apps_errors
+
+GOOD = {
+    "name": "billing",
+    "source": {"package": "billing==2.0"},
+    "wsgi_app": "billing.wsgi:app",
+    "secret_key": "s" * 40,
+}
+
+
+def entry(**changes: object) -> dict:
+    return {**GOOD, **changes}
+
+
+def test_a_minimal_entry_is_fit() -> None:
+    assert flask_app_errors(GOOD) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"sorce": {}}, "app 'billing': unknown key(s) sorce"),
+        ({"source": {"path": "/a", "wheel": "/b.whl"}}, "key 'source' names path and wheel"),
+        ({"source": {}}, "key 'source' names no kind"),
+        ({"source": {"url": "x"}}, "key 'source' has unknown key(s) url"),
+        ({"source": {"wheel": "/dist/billing.tar.gz"}}, "key 'source.wheel' is '/dist/billing.tar.gz'"),
+        ({"name": "Billing App"}, "app 'Billing App': key 'name' is 'Billing App'"),
+        ({"wsgi_app": "billing"}, "key 'wsgi_app' is 'billing'"),
+        ({"server_names": ["_", "billing.example.org"]}, "key 'server_names' mixes '_' with names"),
+        ({"server_names": ["bad;name"]}, "key 'server_names' is ['bad;name']"),
+        ({"environment": {"BAD-NAME": "x"}}, "key 'environment' has bad name(s) BAD-NAME"),
+        ({"config_files": [{"src": "a", "dest": "/etc/other/x"}]}, "key 'config_files[0].dest' is '/etc/other/x'"),
+        ({"config_files": [{"src": "a", "dest": "/etc/billing/../passwd"}]}, "key 'config_files[0].dest'"),
+        ({"hooks": {"after_switch": []}}, "key 'hooks' is"),
+        ({"hooks": {"before_switch": [{"command": "x", "creates": "relative"}]}}, "key 'hooks.before_switch[0]'"),
+        ({"health": {"path": "healthz"}}, "key 'health' is"),
+        ({"static_dir": "../etc"}, "key 'static_dir' is '../etc'"),
+    ],
+)
+def test_a_bad_entry_is_refused_naming_the_app_and_the_key(changes: dict, words: str) -> None:
+    errors = flask_app_errors(entry(**changes))
+    assert any(words in error for error in errors), errors
+
+
+def test_missing_required_keys_are_named() -> None:
+    errors = flask_app_errors({"name": "billing"})
+    assert errors == ["flask_apps: app 'billing': missing key(s) source, wsgi_app, secret_key; they are required"]
+
+
+def test_defaults_are_filled_in() -> None:
+    settings = flask_app_settings(GOOD, "/inv/locks/billing")
+    assert settings["source_kind"] == "package"
+    assert settings["package"] == "billing"
+    assert settings["server_names"] == ["_"]
+    assert settings["lock_dir"] == "/inv/locks/billing"
+    assert settings["static_dir"] == "static"
+    assert settings["static_required"] is False
+    assert settings["health"] == {"path": "/healthz", "status": 200}
+
+
+def test_an_explicit_static_dir_is_required_to_exist() -> None:
+    assert flask_app_settings(entry(static_dir="assets"))["static_required"] is True
+
+
+@pytest.mark.parametrize(
+    ("apps", "words"),
+    [
+        ([GOOD, GOOD], "app 'billing': key 'name' is used by more than one app"),
+        (
+            [entry(server_names=["_"]), entry(name="shop", server_names=["_"])],
+            "app 'shop': key 'server_names' claims '_', already app 'billing''s",
+        ),
+        ([], "flask_apps is []"),
+    ],
+)
+def test_rules_between_apps(apps: list, words: str) -> None:
+    assert any(words in error for error in flask_apps_errors(apps))
+
+
+def test_distinct_apps_pass_the_rules_between_apps() -> None:
+    assert flask_apps_errors([entry(server_names=["a.test"]), entry(name="shop", server_names=["b.test"])]) == []
+
+
+def test_platform_tags_follow_the_hosts_glibc() -> None:
+    tags = manylinux_platforms("glibc 2.36", "x86_64")
+    assert tags[0] == "manylinux_2_36_x86_64"
+    assert tags[-2:] == ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+    assert "manylinux_2_37_x86_64" not in tags
+    with pytest.raises(ValueError, match="glibc"):
+        manylinux_platforms("musl libc", "x86_64")
+
+
+def test_lock_target_names_the_hosts_python() -> None:
+    assert flask_app_lock_target({"major": 3, "minor": 13}, "/locks/app", "-gevent") == {
+        "python": "3.13",
+        "lock": "/locks/app/py3.13-gevent.txt",
+    }
