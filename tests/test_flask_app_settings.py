@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
-from flask_app_settings import flask_app_errors, flask_app_lock_target, flask_app_settings, manylinux_platforms
+from flask_app_settings import (
+    DEFAULTS,
+    flask_app_build_targets,
+    flask_app_errors,
+    flask_app_lock_target,
+    flask_app_prunable,
+    flask_app_settings,
+    manylinux_platforms,
+)
 from preflight_apps import flask_apps_errors
 
 GOOD = {
@@ -97,7 +108,29 @@ def test_platform_tags_follow_the_hosts_glibc() -> None:
 
 
 def test_lock_target_names_the_hosts_python() -> None:
-    assert flask_app_lock_target({"major": 3, "minor": 13}, "/locks/app", "-gevent") == {
+    assert flask_app_lock_target("3.13", "/locks/app", "-gevent") == {
         "python": "3.13",
         "lock": "/locks/app/py3.13-gevent.txt",
     }
+
+
+def test_build_targets_are_distinct_and_only_this_apps() -> None:
+    mine = {"app": "billing", "python": "3.11", "lock": "/l/py3.11.txt", "platforms": ["p"]}
+    newer = {**mine, "python": "3.13", "lock": "/l/py3.13.txt"}
+    other = {**mine, "app": "shop"}
+    hosts = [{"__flask_app_target": t} for t in (mine, mine, newer, other)] + [{}]
+    assert flask_app_build_targets(hosts, "billing") == [mine, newer]
+
+
+def test_pruning_keeps_the_newest_and_never_the_live_release() -> None:
+    installed = [{"path": f"/opt/a/releases/r{n}/.installed", "mtime": n} for n in range(1, 6)]
+    # Live is the oldest (a rollback): it stays, and so do the two newest others.
+    assert flask_app_prunable(installed, "/opt/a/releases/r1", 3) == ["/opt/a/releases/r3", "/opt/a/releases/r2"]
+    assert flask_app_prunable(installed, "/opt/a/releases/r5", 1) == [f"/opt/a/releases/r{n}" for n in (4, 3, 2, 1)]
+
+
+def test_the_readme_table_lists_every_key_of_an_app_entry() -> None:
+    readme = (Path(__file__).parents[1] / "roles/flask_app/README.md").read_text()
+    table = readme.split("## An app entry", 1)[1].split("\n## ", 1)[0]
+    documented = {re.sub(r"\..*", "", key) for key in re.findall(r"^\| `([\w.]+)` \|", table, re.MULTILINE)}
+    assert documented == set(DEFAULTS)

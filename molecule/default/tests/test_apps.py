@@ -53,8 +53,11 @@ def test_each_app_answers_by_its_own_host_name(host, address, app):
 def test_guestbook_reads_its_settings_file_and_instance_config(address):
     page = http_get(f"http://{address}/", host=HOSTS[GUESTBOOK])
     assert page.status == 200
-    # GREETING: the settings file says one thing, instance/config.py (read after it) wins.
-    assert "Hello from the guestbook" in html.unescape(page.body.decode())
+    # The app starts only with GUESTBOOK_SETTINGS (the settings file) set; its
+    # GREETING is then overridden by instance/config.py, read after it.
+    text = html.unescape(page.body.decode())
+    assert "Hello from the instance config" in text
+    assert "Hello from the settings file" not in text
 
 
 def test_guestbook_migrations_ran_as_hooks(host, address):
@@ -96,10 +99,11 @@ def test_app_user_writes_its_state_and_not_its_code(host, app):
 
 @pytest.mark.parametrize(("owner", "other"), [(SAMPLE, GUESTBOOK), (GUESTBOOK, SAMPLE)])
 def test_other_apps_cannot_read_an_apps_state_or_config(host, owner, other):
-    for path in (f"/var/lib/{owner}", f"/etc/{owner}/app.env"):
-        refused = host.run(f"runuser -u {other} -- cat {path}/instance/config.py {path}")
-        assert refused.rc != 0
-        assert "Permission denied" in refused.stderr
+    for path in (f"/var/lib/{owner}/instance", f"/etc/{owner}/app.env"):
+        refused = host.run(f"runuser -u {other} -- cat {path}")
+        assert refused.rc != 0, path
+        assert "Permission denied" in refused.stderr, path
+    assert host.run(f"runuser -u {other} -- ls /var/lib/{owner}").rc != 0
 
 
 def test_secret_keys_stay_out_of_the_journal_and_the_process_table(host):
@@ -129,12 +133,15 @@ def test_changing_one_apps_settings_restarts_that_app_only(host, address):
 def test_a_failing_hook_stops_that_app_and_both_keep_serving(host, address, tmp_path):
     before = {app: live_release(host, app) for app in APPS}
     newer = new_release_of(PROJECT / "molecule/default/fixtures/guestbook", tmp_path, "2.0.1")
-    hooks = {"before_switch": [*APPS[GUESTBOOK]["hooks"]["before_switch"], "echo migration broke >&2; exit 3"]}
+    # The failing hook first: the ones after it must not run.
+    after = "/var/lib/guestbook/ran-after-the-failed-hook"
+    hooks = {"before_switch": ["echo migration broke >&2; exit 3", f"touch {after}"]}
     run = run_playbook(extra_vars={"flask_apps": apps_with(guestbook={"source": {"path": newer}, "hooks": hooks})})
     output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0
     assert "app 'guestbook': before_switch hook 'echo migration broke >&2; exit 3' failed" in output
     assert "(exit 3): migration broke" in output
+    assert not host.file(after).exists
     for app in APPS:
         assert live_release(host, app) == before[app]
         assert http_get(f"http://{address}/healthz", host=HOSTS[app]).json()["release"] == before[app]

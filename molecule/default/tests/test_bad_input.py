@@ -7,13 +7,13 @@ import pytest
 from conftest import APPS, GUESTBOOK, PROJECT, SAMPLE, apps_with, deployed_state, http_get, run_playbook
 
 
-def app_vars(name: str, **keys) -> dict:
+def app_vars(app: str, /, **keys) -> dict:
     """Extra vars replacing some keys of one app in flask_apps."""
-    return {"flask_apps": apps_with(**{name: keys})}
+    return {"flask_apps": apps_with(**{app: keys})}
 
 
-def with_gunicorn(name: str, **settings) -> dict:
-    return app_vars(name, gunicorn={**APPS[name].get("gunicorn", {}), **settings})
+def with_gunicorn(app: str, **settings) -> dict:
+    return app_vars(app, gunicorn={**APPS[app].get("gunicorn", {}), **settings})
 
 
 def stale_source(tmp_path: Path) -> str:
@@ -37,6 +37,10 @@ BAD_INPUTS = {
     "placeholder secret": (
         {**app_vars(SAMPLE, secret_key="CHANGE-ME-placeholder-secret"), "flask_app_require_strong_secret": True},
         ["app 'sample_app': key 'secret_key' is a placeholder", "token_urlsafe"],
+    ),
+    "reserved app name": (
+        {"flask_apps": apps_with(guestbook={"name": "backup", "config_files": [], "lock_dir": "/x"})},
+        ["app 'backup': key 'name' is 'backup', a system account or service"],
     ),
     "bad app name": (app_vars(SAMPLE, name="Bad Name!"), ["app 'Bad Name!': key 'name' is 'Bad Name!'", "Linux user"]),
     "bad server name": (app_vars(SAMPLE, server_names=["bad;name"]), ["app 'sample_app': key 'server_names'"]),

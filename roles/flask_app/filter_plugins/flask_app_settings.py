@@ -9,6 +9,7 @@ unit tests (tests/test_flask_app_settings.py) rather than as Jinja.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -18,6 +19,51 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 URL_PATH = re.compile(r"^/([\w.-]+/)*$")
 HTTP_PATH = re.compile(r"^/[\w./?=&%-]*$")
 SOURCE_KINDS = ("path", "wheel", "package")
+# Names an app must not take: Debian's system accounts (the app's user would
+# be theirs) and units or directories the kit or the system already owns.
+RESERVED = frozenset(
+    {
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "_apt",
+        "messagebus",
+        "systemd-network",
+        "systemd-resolve",
+        "systemd-timesync",
+        "systemd-journal",
+        "sshd",
+        "postfix",
+        "postgres",
+        "mysql",
+        "redis",
+        "nginx",
+        "gunicorn",
+        "prometheus",
+        "node-exporter",
+        "alertmanager",
+        "certbot",
+        "ssh",
+        "dbus",
+        "cron",
+        "rsyslog",
+    }
+)
 
 # Every key an app may have, with its default (None: required, no default).
 DEFAULTS: dict[str, Any] = {
@@ -124,6 +170,9 @@ def flask_app_errors(app: Any) -> list[str]:
     missing = [k for k, v in DEFAULTS.items() if v is None and k not in ("static_dir", "lock_dir") and not app.get(k)]
     if missing:
         errors.append(f"{where} missing key(s) {', '.join(missing)}; they are required")
+    if name in RESERVED:
+        errors.append(f"{where} key 'name' is {name!r}, a system account or service; allowed: any other name")
+        return errors
     if not isinstance(name, str) or not NAME.match(name):
         errors.append(
             f"{where} key 'name' is {name!r};"
@@ -200,10 +249,36 @@ def manylinux_platforms(glibc: str, arch: str) -> list[str]:
     return [*tags, f"manylinux2014_{arch}"]
 
 
-def flask_app_lock_target(python_version: dict, lock_dir: str, suffix: str = "") -> dict:
-    """Name the lock a host needs: its Python (major.minor, from the python.version fact) and the file."""
-    python = f"{python_version['major']}.{python_version['minor']}"
+def flask_app_lock_target(python: str, lock_dir: str, suffix: str = "") -> dict:
+    """Name the lock a host needs: its Python (major.minor) and the file."""
     return {"python": python, "lock": f"{lock_dir}/py{python}{suffix}.txt"}
+
+
+def flask_app_build_targets(hosts: list[dict], app: str) -> list[dict]:
+    """List the distinct builds an app needs, from the hostvars of the play's hosts.
+
+    Each host that runs the app noted its ``__flask_app_target`` (Python,
+    platform tags, lock); hosts without the app, or with another app's
+    target, are left out.
+    """
+    targets: list[dict] = []
+    for hostvars in hosts:
+        target = hostvars.get("__flask_app_target")
+        if isinstance(target, Mapping) and target.get("app") == app and dict(target) not in targets:
+            targets.append(dict(target))
+    return targets
+
+
+def flask_app_prunable(installed: list[dict], live: str, keep: int) -> list[str]:
+    """Release directories to remove: all but the newest ``keep`` (the live one counted, never removed).
+
+    ``installed`` is what ``find`` returned for the releases' ``.installed``
+    markers, newest by their time.
+    """
+    newest_first = sorted(installed, key=lambda found: found["mtime"], reverse=True)
+    others = [found["path"].rsplit("/", 1)[0] for found in newest_first]
+    others = [path for path in others if path != live]
+    return others[max(keep - 1, 0) :]
 
 
 class FilterModule:
@@ -216,4 +291,6 @@ class FilterModule:
             "flask_app_settings": flask_app_settings,
             "manylinux_platforms": manylinux_platforms,
             "flask_app_lock_target": flask_app_lock_target,
+            "flask_app_prunable": flask_app_prunable,
+            "flask_app_build_targets": flask_app_build_targets,
         }

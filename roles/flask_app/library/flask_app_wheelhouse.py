@@ -100,8 +100,21 @@ def run(argv: list[str], env: dict | None = None) -> str:
     return done.stdout
 
 
-# Left in a project directory by earlier builds or tools; never part of a wheel.
-BUILD_LEFTOVERS = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+# Left at the top of a project directory by earlier builds and tools; never
+# part of a wheel. Deeper directories of these names (a package's static
+# dist/) are the app's own and are kept.
+BUILD_LEFTOVERS = ("build", "dist", ".venv", ".tox", ".nox", ".pytest_cache", ".ruff_cache", ".mypy_cache")
+
+
+def copy_project(src: str, dest: Path) -> Path:
+    """Copy a project directory without the build leftovers at its top."""
+    return Path(
+        shutil.copytree(
+            src,
+            dest,
+            ignore=lambda folder, names: [n for n in names if Path(folder) == Path(src) and n in BUILD_LEFTOVERS],
+        )
+    )
 
 
 def build_wheel(uv: str, src: str, out: Path, constraints: str, epoch: str) -> Path:
@@ -115,7 +128,7 @@ def build_wheel(uv: str, src: str, out: Path, constraints: str, epoch: str) -> P
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         env = dict(os.environ, SOURCE_DATE_EPOCH=epoch)
         if Path(src).is_dir():
-            src = shutil.copytree(src, Path(tmp) / "src", ignore=BUILD_LEFTOVERS)
+            src = copy_project(src, Path(tmp) / "src")
         run([uv, "build", "--quiet", "--wheel", "--build-constraints", constraints, "--out-dir", tmp, str(src)], env)
         built = sorted(Path(tmp).glob("*.whl"))
         if len(built) != 1:

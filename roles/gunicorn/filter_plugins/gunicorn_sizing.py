@@ -155,6 +155,11 @@ def cgroup_limits_from_slurp(results: list[dict]) -> dict:
     return cgroup_limits(files)
 
 
+def gunicorn_role_arguments(settings: dict) -> dict:
+    """Name an instance's settings as the role's variables (profile -> gunicorn_profile), to check them by its spec."""
+    return {f"gunicorn_{name}": value for name, value in settings.items()}
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -164,4 +169,5 @@ class FilterModule:
             "gunicorn_sizing": gunicorn_sizing,
             "cgroup_limits": cgroup_limits,
             "cgroup_limits_from_slurp": cgroup_limits_from_slurp,
+            "gunicorn_role_arguments": gunicorn_role_arguments,
         }
