@@ -147,6 +147,28 @@ def test_a_failing_hook_stops_that_app_and_both_keep_serving(host, address, tmp_
         assert http_get(f"http://{address}/healthz", host=HOSTS[app]).json()["release"] == before[app]
 
 
+def test_a_restart_that_is_due_survives_a_failed_run(host, address, tmp_path):
+    # A run writes guestbook's new instance config, then fails at a hook of
+    # its new release: the app is not restarted, so it still greets as before.
+    greeting = {"guestbook_greeting": "Greetings after a failed run"}
+    newer = new_release_of(PROJECT / "molecule/default/fixtures/guestbook", tmp_path, "2.0.3")
+    failing = apps_with(guestbook={"source": {"path": newer}, "hooks": {"before_switch": ["exit 1"]}})
+    try:
+        assert run_playbook(extra_vars={**greeting, "flask_apps": failing}).returncode != 0
+        assert host.file("/opt/guestbook/.restart-pending").exists
+        # The next run changes no file (same config, same live release), yet
+        # restarts the app, because the note says the restart is still due.
+        master = master_pid(host, GUESTBOOK)
+        run = run_playbook(extra_vars=greeting)
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert master_pid(host, GUESTBOOK) != master
+        page = html.unescape(http_get(f"http://{address}/", host=HOSTS[GUESTBOOK]).body.decode())
+        assert "Greetings after a failed run" in page
+        assert not host.file("/opt/guestbook/.restart-pending").exists
+    finally:
+        assert run_playbook().returncode == 0
+
+
 def test_data_survives_a_new_release_and_a_reboot(host, address, tmp_path):
     message = f"kept {uuid.uuid4().hex[:8]}"
     assert post_message(address, message) in (200, 303)
