@@ -11,6 +11,9 @@ from flask_app_settings import (
     flask_app_build_targets,
     flask_app_errors,
     flask_app_lock_target,
+    flask_app_health_detail,
+    flask_app_healthy,
+    flask_app_live,
     flask_app_prunable,
     flask_app_settings,
     manylinux_platforms,
@@ -51,6 +54,9 @@ def test_a_minimal_entry_is_fit() -> None:
         ({"hooks": {"after_switch": []}}, "key 'hooks' is"),
         ({"hooks": {"before_switch": [{"command": "x", "creates": "relative"}]}}, "key 'hooks.before_switch[0]'"),
         ({"health": {"path": "healthz"}}, "key 'health' is"),
+        ({"health": {"timeout": 0}}, "timeout: 60 (seconds"),
+        ({"health": {"status": "ok"}}, "key 'health' is"),
+        ({"maintenance_page": 3}, "key 'maintenance_page' is 3"),
         ({"static_dir": "../etc"}, "key 'static_dir' is '../etc'"),
     ],
 )
@@ -72,7 +78,7 @@ def test_defaults_are_filled_in() -> None:
     assert settings["lock_dir"] == "/inv/locks/billing"
     assert settings["static_dir"] == "static"
     assert settings["static_required"] is False
-    assert settings["health"] == {"path": "/healthz", "status": 200}
+    assert settings["health"] == {"path": "/healthz", "status": 200, "timeout": 60}
 
 
 def test_an_explicit_static_dir_is_required_to_exist() -> None:
@@ -122,11 +128,35 @@ def test_build_targets_are_distinct_and_only_this_apps() -> None:
     assert flask_app_build_targets(hosts, "billing") == [mine, newer]
 
 
-def test_pruning_keeps_the_newest_and_never_the_live_release() -> None:
-    installed = [{"path": f"/opt/a/releases/r{n}/.installed", "mtime": n} for n in range(1, 6)]
-    # Live is the oldest (a rollback): it stays, and so do the two newest others.
-    assert flask_app_prunable(installed, "/opt/a/releases/r1", 3) == ["/opt/a/releases/r3", "/opt/a/releases/r2"]
-    assert flask_app_prunable(installed, "/opt/a/releases/r5", 1) == [f"/opt/a/releases/r{n}" for n in (4, 3, 2, 1)]
+def _went_live(release: str, previous: str = "") -> dict:
+    return {"release": release, "result": "live", "previous": previous}
+
+
+def test_pruning_keeps_the_newest_live_ones_by_the_record_not_by_dates() -> None:
+    installed = [f"/opt/a/releases/r{n}" for n in range(1, 6)]
+    record = [_went_live("r1"), _went_live("r2", "r1"), _went_live("r3", "r2"), _went_live("r4", "r3")]
+    assert flask_app_prunable(installed, record, 2) == ["/opt/a/releases/r1", "/opt/a/releases/r2", "/opt/a/releases/r5"]
+
+
+def test_pruning_never_removes_the_live_or_the_previous_live_release() -> None:
+    installed = [f"/opt/a/releases/r{n}" for n in range(1, 5)]
+    # Deployed r1..r4, then rolled back to r1: r1 is live, r4 the previous.
+    record = [_went_live(f"r{n}", f"r{n - 1}") for n in range(1, 5)] + [_went_live("r1", "r4")]
+    assert flask_app_prunable(installed, record, 1) == ["/opt/a/releases/r2", "/opt/a/releases/r3"]
+    assert flask_app_live(record) == {"release": "r1", "result": "live", "previous": "r4"}
+
+
+def test_failed_releases_do_not_count_against_keep() -> None:
+    installed = [f"/opt/a/releases/{name}" for name in ("good1", "good2", "bad1", "bad2")]
+    record = [
+        _went_live("good1"),
+        _went_live("good2", "good1"),
+        {"release": "bad1", "result": "failed", "previous": "good2"},
+        {"release": "bad2", "result": "failed", "previous": "good2"},
+    ]
+    assert flask_app_prunable(installed, record, 2) == ["/opt/a/releases/bad1", "/opt/a/releases/bad2"]
+    assert flask_app_live(record)["release"] == "good2"
+    assert flask_app_live([]) == {}
 
 
 def test_the_readme_table_lists_every_key_of_an_app_entry() -> None:
@@ -134,3 +164,29 @@ def test_the_readme_table_lists_every_key_of_an_app_entry() -> None:
     table = readme.split("## An app entry", 1)[1].split("\n## ", 1)[0]
     documented = {re.sub(r"\..*", "", key) for key in re.findall(r"^\| `([\w.]+)` \|", table, re.MULTILINE)}
     assert documented == set(DEFAULTS)
+
+
+HEALTH = {"path": "/healthz", "status": 200, "timeout": 60}
+
+
+@pytest.mark.parametrize(
+    ("result", "healthy"),
+    [
+        ({"status": 200, "json": {"status": "ok", "release": "2.0-abc"}}, True),
+        ({"status": 200, "content": "OK"}, True),  # no release reported: the status decides
+        ({"status": 200, "json": {"release": "1.0-old"}}, False),  # an old worker answered
+        ({"status": 500, "json": {"release": "2.0-abc"}}, False),
+        ({"status": -1, "msg": "Connection refused"}, False),
+    ],
+)
+def test_a_release_is_healthy_when_it_answers_the_status_and_names_itself(result, healthy) -> None:
+    assert flask_app_healthy(result, HEALTH, "2.0-abc") is healthy
+
+
+def test_a_failed_health_check_is_told_in_one_line() -> None:
+    assert flask_app_health_detail({"status": 500, "content": "<h1>Internal\n Error</h1>"}) == (
+        "status 500, body '<h1>Internal Error</h1>'"
+    )
+    assert flask_app_health_detail({"status": -1, "msg": "Status code was -1: Connection refused"}) == (
+        "no answer (Status code was -1: Connection refused)"
+    )

@@ -40,8 +40,8 @@ def test_one_cpu_still_gets_two_workers():
 
 
 def test_tiny_memory_caps_workers_but_never_below_two():
-    # 512 MiB - 256 reserve = 256 MiB: two 100 MiB workers fit.
-    assert size("sync", 8, 512)["workers"] == 2
+    # 1 GiB - 256 reserve = 768 MiB, 384 for each slot: three 100 MiB workers fit.
+    assert size("sync", 8, 1024)["workers"] == 3
     # Nothing fits: the floor still wins, so a recycling worker never leaves zero.
     result = size("sync", 8, 128)
     assert result["workers"] == 2
@@ -50,9 +50,17 @@ def test_tiny_memory_caps_workers_but_never_below_two():
 
 
 def test_memory_cap_applies_before_the_floor():
-    result = size("sync", 16, 1 * GIB)  # (1024 - 256) // 100 = 7
-    assert result["workers"] == 7
+    result = size("sync", 16, 2 * GIB)  # (2048 - 256) // 2 slots // 100 = 8
+    assert result["workers"] == 8
     assert "memory" in result["reason"]
+
+
+def test_memory_holds_both_slots_during_a_switch():
+    # The old and the new slot run together: each gets half the app's memory.
+    assert size("sync", 16, 2 * GIB, slots=1)["workers"] == 17
+    two = size("sync", 16, 2 * GIB)
+    assert two["workers"] == 8
+    assert 2 * two["workers"] * 100 <= 2048 - 256
 
 
 def test_huge_cpu_counts_are_capped():

@@ -77,12 +77,13 @@ DEFAULTS: dict[str, Any] = {
     "release_env": "FLASK_RELEASE",
     "config_files": [],
     "hooks": {"before_switch": []},
-    "health": {"path": "/healthz", "status": 200},
+    "health": {"path": "/healthz", "status": 200, "timeout": 60},
     "gunicorn": {},
     "static_dir": None,
     "static_url": "/static/",
     "lock_dir": None,
     "wheelhouse": "",
+    "maintenance_page": "",
 }
 HOOK_PHASES = ("before_switch",)
 
@@ -152,6 +153,10 @@ def _environment_errors(where: str, environment: Any) -> list[str]:
     return []
 
 
+def _int_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def flask_app_errors(app: Any) -> list[str]:
     """Every problem with one app's inventory entry, each naming the app and the key.
 
@@ -201,10 +206,19 @@ def flask_app_errors(app: Any) -> list[str]:
     health = app.get("health", {})
     if (
         not isinstance(health, dict)
-        or set(health) - {"path", "status"}
+        or set(health) - {"path", "status", "timeout"}
         or not HTTP_PATH.match(str(health.get("path", "/")))
+        or not _int_in(health.get("status", 200), 100, 599)
+        or not _int_in(health.get("timeout", 60), 1, 600)
     ):
-        errors.append(f"{where} key 'health' is {health!r}; allowed: {{path: /healthz, status: 200}}")
+        errors.append(
+            f"{where} key 'health' is {health!r}; allowed: {{path: /healthz, status: 200 (100 to 599),"
+            " timeout: 60 (seconds the new release has to answer, 1 to 600)}"
+        )
+    if not isinstance(app.get("maintenance_page", ""), str):
+        errors.append(
+            f"{where} key 'maintenance_page' is {app['maintenance_page']!r}; allowed: an HTML file's path, or ''"
+        )
     if not isinstance(app.get("gunicorn", {}), dict):
         errors.append(f"{where} key 'gunicorn' is {app['gunicorn']!r}; allowed: a dict of the gunicorn role's settings")
     static_dir = app.get("static_dir")
@@ -269,16 +283,52 @@ def flask_app_build_targets(hosts: list[dict], app: str) -> list[dict]:
     return targets
 
 
-def flask_app_prunable(installed: list[dict], live: str, keep: int) -> list[str]:
-    """Release directories to remove: all but the newest ``keep`` (the live one counted, never removed).
+def flask_app_live(record: list[dict]) -> dict:
+    """The live release of an app by its deploy record: the last entry that went live ({} if none)."""
+    live = [entry for entry in record if entry.get("result") == "live"]
+    return live[-1] if live else {}
 
-    ``installed`` is what ``find`` returned for the releases' ``.installed``
-    markers, newest by their time.
+
+def flask_app_prunable(installed: list[str], record: list[dict], keep: int) -> list[str]:
+    """Release directories to remove, given the installed ones and the app's deploy record.
+
+    Kept: the ``keep`` releases that went live most recently (by the record,
+    not by directory times), and always the live and the previous live one.
+    Releases that never went live (failed deploys, or installed by hand) do
+    not count against ``keep`` and are removed.
     """
-    newest_first = sorted(installed, key=lambda found: found["mtime"], reverse=True)
-    others = [found["path"].rsplit("/", 1)[0] for found in newest_first]
-    others = [path for path in others if path != live]
-    return others[max(keep - 1, 0) :]
+    by_release = {path.rstrip("/").rsplit("/", 1)[-1]: path for path in installed}
+    newest_first: list[str] = []
+    for entry in reversed(record):
+        if entry.get("result") == "live" and entry.get("release") not in newest_first:
+            newest_first.append(entry["release"])
+    live = flask_app_live(record)
+    kept = set(newest_first[: max(keep, 1)]) | {live.get("release"), live.get("previous")}
+    return sorted(path for release, path in by_release.items() if release not in kept)
+
+
+def flask_app_healthy(result: dict, health: dict, release: str) -> bool:
+    """Whether a health check's answer (a ``uri`` result) says ``release`` is up.
+
+    The status must be the expected one; where the answer is JSON with a
+    ``release`` key, it must name ``release`` (an old worker's answer is not
+    the new release's).
+    """
+    if result.get("status") != int(health.get("status", 200)):
+        return False
+    body = result.get("json")
+    return not (isinstance(body, dict) and "release" in body and str(body["release"]) != release)
+
+
+def flask_app_health_detail(result: dict, limit: int = 200) -> str:
+    """One line on a failed health check: status or error, and the start of the body."""
+    status = result.get("status", -1)
+    body = " ".join(str(result.get("content", "") or "").split())[:limit]
+    reason = f"status {status}" if status and status > 0 else "no answer"
+    message = " ".join(str(result.get("msg", "") or "").split())[:limit]
+    if status and status > 0:
+        return f"{reason}, body '{body}'"
+    return f"{reason} ({message})" if message else reason
 
 
 class FilterModule:
@@ -292,5 +342,8 @@ class FilterModule:
             "manylinux_platforms": manylinux_platforms,
             "flask_app_lock_target": flask_app_lock_target,
             "flask_app_prunable": flask_app_prunable,
+            "flask_app_live": flask_app_live,
+            "flask_app_healthy": flask_app_healthy,
+            "flask_app_health_detail": flask_app_health_detail,
             "flask_app_build_targets": flask_app_build_targets,
         }

@@ -8,7 +8,10 @@ so that one crashed or recycling worker never leaves the host with none.
 
 Several apps share a host: each is sized from its ``share`` of the CPUs
 (never below one) and of the memory, and systemd's ``MemoryMax=`` holds it
-to that share so one app's leak cannot starve the others.
+to that share so one app's leak cannot starve the others. Each app runs in
+two slots (blue and green) and both run at once while a deploy switches
+between them, so an app's memory is split between its ``slots``: one app
+switching at a time, the host's memory is never overcommitted.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def gunicorn_sizing(
     memory_reserve_mb: int = 256,
     threads_per_worker: int = 4,
     gevent_connections: int = 1000,
+    slots: int = 2,
     workers: int | None = None,
     threads: int | None = None,
     worker_connections: int | None = None,
@@ -77,7 +81,8 @@ def gunicorn_sizing(
     - gevent: one process per CPU, ``gevent_connections`` greenlets each (many slow or long-lived requests).
 
     ``share`` (above 0, at most 1) is this app's part of the host: its CPUs
-    (never below one) and its part of the memory after the reserve.
+    (never below one) and its part of the memory after the reserve, split
+    between its ``slots`` (the old and the new release during a switch).
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -85,7 +90,10 @@ def gunicorn_sizing(
         raise ValueError(f"share must be above 0 and at most 1, got {share}")
     cpus = max(1.0, usable_cpus(nproc, cpu_quota) * share) if share < 1 else usable_cpus(nproc, cpu_quota)
     memory = memory_mb if not memory_limit_mb or memory_limit_mb <= 0 else min(memory_mb, memory_limit_mb)
-    budget = int(max(0, memory - memory_reserve_mb) * share)
+    if slots < 1:
+        raise ValueError(f"slots must be at least 1, got {slots}")
+    # One slot's part: the memory a slot may use while the other runs too.
+    budget = int(max(0, memory - memory_reserve_mb) * share) // slots
     cap = memory_cap(budget + memory_reserve_mb, worker_memory_mb, memory_reserve_mb)
 
     by_cpu = {
@@ -101,7 +109,10 @@ def gunicorn_sizing(
         if count > max_workers:
             count, reason = max_workers, f"capped at max_workers {max_workers}"
         if count > cap:
-            count, reason = cap, f"capped by memory: {memory} MiB - {memory_reserve_mb} reserve / {worker_memory_mb}"
+            count, reason = cap, (
+                f"capped by memory: ({memory} MiB - {memory_reserve_mb} reserve) x {share:.2g} share"
+                f" / {slots} slots / {worker_memory_mb} MiB per worker"
+            )
         if count < MIN_WORKERS:
             count, reason = MIN_WORKERS, f"raised to the floor of {MIN_WORKERS}"
 
