@@ -10,10 +10,10 @@ from flask_app_settings import (
     DEFAULTS,
     flask_app_build_targets,
     flask_app_errors,
-    flask_app_lock_target,
     flask_app_health_detail,
     flask_app_healthy,
     flask_app_live,
+    flask_app_lock_target,
     flask_app_prunable,
     flask_app_settings,
     manylinux_platforms,
@@ -135,7 +135,11 @@ def _went_live(release: str, previous: str = "") -> dict:
 def test_pruning_keeps_the_newest_live_ones_by_the_record_not_by_dates() -> None:
     installed = [f"/opt/a/releases/r{n}" for n in range(1, 6)]
     record = [_went_live("r1"), _went_live("r2", "r1"), _went_live("r3", "r2"), _went_live("r4", "r3")]
-    assert flask_app_prunable(installed, record, 2) == ["/opt/a/releases/r1", "/opt/a/releases/r2", "/opt/a/releases/r5"]
+    assert flask_app_prunable(installed, record, 2) == [
+        "/opt/a/releases/r1",
+        "/opt/a/releases/r2",
+        "/opt/a/releases/r5",
+    ]
 
 
 def test_pruning_never_removes_the_live_or_the_previous_live_release() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sample_app import create_app
@@ -26,3 +28,14 @@ def test_logs_go_to_stdout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     monkeypatch.setenv("FLASK_SECRET_KEY", "from-env")
     create_app().logger.warning("hello journald")
     assert "hello journald" in capsys.readouterr().out
+
+
+def test_start_delay_slows_the_boot_only_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_SECRET_KEY", "from-env")
+    started = time.monotonic()
+    create_app()
+    assert time.monotonic() - started < 0.5
+    monkeypatch.setenv("FLASK_START_DELAY", "0.6")
+    started = time.monotonic()
+    assert create_app().config["START_DELAY"] == 0.6
+    assert time.monotonic() - started >= 0.6

@@ -8,6 +8,8 @@ from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
     "RELEASE": "unknown",
+    # Seconds create_app() waits before it returns (a slow boot, for tests).
+    "START_DELAY": 0,
     # Requests larger than this are refused by Flask even if a proxy lets them by.
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
 }

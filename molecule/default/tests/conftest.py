@@ -7,11 +7,13 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import HTTPMessage
 from pathlib import Path
 
@@ -77,9 +79,28 @@ def facts(host) -> dict:
     return host.ansible("setup")["ansible_facts"]
 
 
+def deploy_record(host, app: str = SAMPLE) -> list[dict]:
+    """The app's deploy record on the host, oldest first."""
+    return json.loads(host.file(f"/opt/{app}/deploys.json").content_string)
+
+
+def live_slot(host, app: str = SAMPLE) -> str:
+    """The slot (blue or green) the app's last successful switch made live."""
+    return [entry for entry in deploy_record(host, app) if entry["result"] == "live"][-1]["slot"]
+
+
+def live_unit(host, app: str = SAMPLE) -> str:
+    """The app's live Gunicorn service, e.g. sample_app@blue.service."""
+    return f"{app}@{live_slot(host, app)}.service"
+
+
+def live_socket(host, app: str = SAMPLE) -> str:
+    return f"/run/{app}/{live_slot(host, app)}.sock"
+
+
 def master_pid(host, app: str = SAMPLE) -> int:
-    """The Gunicorn master of an app (its service's main process)."""
-    return int(host.check_output(f"systemctl show -P MainPID {app}.service"))
+    """The Gunicorn master of an app's live slot (its service's main process)."""
+    return int(host.check_output(f"systemctl show -P MainPID {live_unit(host, app)}"))
 
 
 def worker_pids(host, master: int) -> set[str]:
@@ -93,7 +114,7 @@ def live_release(host, app: str = SAMPLE) -> str:
 @pytest.fixture
 def gunicorn_master(host) -> int:
     pid = master_pid(host)
-    assert pid > 0, "sample_app.service has no main process"
+    assert pid > 0, "the live slot of sample_app has no main process"
     return pid
 
 
@@ -106,9 +127,10 @@ def deployed_state(host) -> str:
     for app in APPS:
         files += [
             f"/etc/gunicorn/{app}.conf.py",
-            f"/etc/systemd/system/{app}.service",
-            f"/etc/systemd/system/{app}.socket",
+            f"/etc/systemd/system/{app}@.service",
+            f"/etc/systemd/system/{app}@.socket",
             f"/etc/{app}/app.env",
+            f"/etc/nginx/live/{app}.conf",
         ]
     links = " ".join(f"/opt/{app}/current" for app in APPS)
     releases = " ".join(f"/opt/{app}/releases" for app in APPS)
@@ -150,57 +172,6 @@ def wait_for_200(url: str, deadline: float = 60.0) -> float:
     pytest.fail(f"{url} did not answer 200 within {deadline:.0f} s")
 
 
-@dataclass
-class LoadResult:
-    """Outcome of a bounded request loop."""
-
-    ok: int
-    failed: list[str]
-
-
-def steady_load(url: str, until, max_requests: int = 20_000, max_seconds: float = 180.0, clients: int = 4):
-    """Send GETs from ``clients`` threads until ``until()`` is true, or a bound is hit.
-
-    Each client sends at most 10 requests a second, so the load (40 r/s from
-    one address) stays under Nginx's per-address rate limit of 50 r/s: any
-    429 would be a real failure. Bounded in count and time, the loop always
-    stops by itself. A failure is any answer but 200, or none.
-    """
-    import threading
-
-    lock = threading.Lock()
-    result = LoadResult(0, [])
-    issued = 0
-    deadline = time.monotonic() + max_seconds
-
-    def client() -> None:
-        nonlocal issued
-        while not until() and time.monotonic() < deadline:
-            with lock:
-                if issued >= max_requests:
-                    return
-                issued += 1
-            started = time.monotonic()
-            try:
-                status = http_get(url, timeout=30).status
-                outcome = None if status == 200 else f"HTTP {status}"
-            except OSError as error:
-                outcome = repr(error)
-            with lock:
-                if outcome is None:
-                    result.ok += 1
-                else:
-                    result.failed.append(outcome)
-            time.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return result
-
-
 def settled_workers(host, expected: int, deadline: float = 30.0, app: str = SAMPLE) -> list[str]:
     """Worker pids of an app's Gunicorn master once their count is ``expected`` (or the deadline passed)."""
     end = time.monotonic() + deadline
@@ -216,3 +187,90 @@ def app_cpus(facts: dict, app: str) -> float:
     """CPUs an app is sized from: its cpu_weight share of the host's, never below one."""
     weights = {name: entry.get("gunicorn", {}).get("cpu_weight", 100) for name, entry in APPS.items()}
     return max(1.0, facts["ansible_processor_nproc"] * weights[app] / sum(weights.values()))
+
+
+@dataclass
+class Stream:
+    """What a bounded stream of GET /healthz requests saw, in the order they were sent."""
+
+    answers: list[tuple[float, float, int, str]] = field(default_factory=list)  # sent, seconds, status, release
+
+    @property
+    def failed(self) -> list[str]:
+        return [f"HTTP {status} {release}" for _, _, status, release in self.answers if status != 200]
+
+    def releases(self) -> set[str]:
+        return {release for _, _, status, release in self.answers if status == 200}
+
+    def latencies(self) -> str:
+        seconds = sorted(took for _, took, _, _ in self.answers)
+        if not seconds:
+            return "no requests"
+        p99 = seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))]
+        return (
+            f"{len(seconds)} requests, p50 {statistics.median(seconds) * 1000:.0f} ms,"
+            f" p99 {p99 * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms"
+        )
+
+    def old_after_new(self, new: str) -> list[str]:
+        """Answers from another release to requests sent after the first answer from ``new`` arrived."""
+        arrived = [sent + took for sent, took, status, release in self.answers if release == new]
+        if not arrived:
+            return []
+        first = min(arrived)
+        return [release for sent, _, status, release in self.answers if sent > first and release != new]
+
+
+def stream(url: str, host: str, until, max_requests: int = 6000, max_seconds: float = 300.0) -> Stream:
+    """GET ``url`` from 4 clients, 10 a second each (under Nginx's 50 r/s per address), until ``until()``.
+
+    Bounded in count and time: it always stops by itself.
+    """
+    lock = threading.Lock()
+    seen = Stream()
+    issued = 0
+    deadline = time.monotonic() + max_seconds
+
+    def client() -> None:
+        nonlocal issued
+        while not until() and time.monotonic() < deadline:
+            with lock:
+                if issued >= max_requests:
+                    return
+                issued += 1
+            sent = time.monotonic()
+            try:
+                response = http_get(url, timeout=30, host=host)
+                status = response.status
+                release = response.json().get("release", "") if status == 200 else response.body[:80].decode()
+            except (OSError, ValueError) as error:
+                status, release = 0, repr(error)
+            with lock:
+                seen.answers.append((sent, time.monotonic() - sent, status, release))
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - sent)))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seen.answers.sort()
+    return seen
+
+
+def under_stream(address: str, action, app: str = SAMPLE) -> tuple[object, Stream]:
+    """Run ``action()`` (a playbook run) while a stream of requests goes to ``app``; return both."""
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault("run", action()))
+    runner.start()
+    seen = stream(f"http://{address}/healthz", HOSTS[app], until=lambda: not runner.is_alive())
+    runner.join()
+    return outcome["run"], seen
+
+
+def playbook(name: str, *extra: str):
+    """Run one of playbooks/ against the Molecule inventory."""
+    command = ["ansible-playbook", str(PROJECT / "playbooks" / name), "-i"]
+    command += [str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent), *extra]
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -26,6 +26,7 @@ from conftest import (
     master_pid,
     new_release_of,
     run_playbook,
+    under_stream,
     worker_pids,
 )
 
@@ -136,8 +137,12 @@ def test_a_failing_hook_stops_that_app_and_both_keep_serving(host, address, tmp_
     # The failing hook first: the ones after it must not run.
     after = "/var/lib/guestbook/ran-after-the-failed-hook"
     hooks = {"before_switch": ["echo migration broke >&2; exit 3", f"touch {after}"]}
-    run = run_playbook(extra_vars={"flask_apps": apps_with(guestbook={"source": {"path": newer}, "hooks": hooks})})
+    apps = apps_with(guestbook={"source": {"path": newer}, "hooks": hooks})
+    run, during = under_stream(address, lambda: run_playbook(extra_vars={"flask_apps": apps}), app=GUESTBOOK)
     output = " ".join((run.stdout + run.stderr).split())
+    print(f"\n[hook fails] {during.latencies()}")
+    assert during.failed == []
+    assert during.releases() == {before[GUESTBOOK]}
     assert run.returncode != 0
     assert "app 'guestbook': before_switch hook 'echo migration broke >&2; exit 3' failed" in output
     assert "(exit 3): migration broke" in output

@@ -7,7 +7,17 @@ The deadlines only say "it came back at all".
 import shutil
 import time
 
-from conftest import PROJECT, SAMPLE, app_cpus, deployed_state, http_get, run_playbook, wait_for_200, worker_pids
+from conftest import (
+    PROJECT,
+    SAMPLE,
+    app_cpus,
+    deployed_state,
+    http_get,
+    live_unit,
+    run_playbook,
+    wait_for_200,
+    worker_pids,
+)
 
 
 def main_pid(host, unit):
@@ -15,7 +25,7 @@ def main_pid(host, unit):
 
 
 def test_killed_gunicorn_master_is_restarted_by_systemd(host, address):
-    old = main_pid(host, "sample_app.service")
+    old = main_pid(host, live_unit(host))
     old_workers = host.check_output(f"ps --no-headers -o pid --ppid {old}").split()
     host.run_expect([0], f"kill -9 {old}")
     # Wait for the gap: the old master and its workers gone, the new one not
@@ -32,13 +42,13 @@ def test_killed_gunicorn_master_is_restarted_by_systemd(host, address):
     print(f"\n[drill] gunicorn master SIGKILL -> request sent in the gap ({in_gap}): {first.status} after {took:.2f} s")
     assert in_gap, "no moment without Gunicorn was observed"
     assert first.status == 200
-    new = main_pid(host, "sample_app.service")
+    new = main_pid(host, live_unit(host))
     assert new not in (0, old)
-    assert host.service("sample_app.service").is_running
+    assert host.service(live_unit(host)).is_running
 
 
 def test_killed_workers_are_replaced_by_the_master(host, facts):
-    master = main_pid(host, "sample_app.service")
+    master = main_pid(host, live_unit(host))
     before = worker_pids(host, master)
     victims = sorted(before)[:2]
     host.run_expect([0], "kill -9 " + " ".join(victims))
@@ -49,7 +59,7 @@ def test_killed_workers_are_replaced_by_the_master(host, facts):
         if len(after) == expected and not after & set(victims):
             break
         time.sleep(0.2)
-    assert main_pid(host, "sample_app.service") == master
+    assert main_pid(host, live_unit(host)) == master
     assert len(after) == expected
     assert not after & set(victims)
 

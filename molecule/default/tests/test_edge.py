@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import http_get
+from conftest import http_get, live_unit
 
 
 def nginx_config(host):
@@ -97,11 +97,12 @@ def test_static_files_come_from_the_release_with_cache_headers(host, address):
 
 
 def test_app_down_shows_the_custom_502_page(host, address):
-    host.run_expect([0], "systemctl stop sample_app.socket sample_app.service")
+    slot = live_unit(host).removesuffix(".service")
+    host.run_expect([0], f"systemctl stop {slot}.socket {slot}.service")
     try:
         response = http_get(f"http://{address}/healthz")
     finally:
-        host.run_expect([0], "systemctl start sample_app.socket sample_app.service")
+        host.run_expect([0], f"systemctl start {slot}.socket {slot}.service")
     assert response.status == 502
     assert b"The application is restarting" in response.body
     assert http_get(f"http://{address}/healthz", timeout=30).status == 200

@@ -9,7 +9,7 @@ import math
 import threading
 
 import pytest
-from conftest import SAMPLE, app_cpus, apps_with, http_get, run_playbook, settled_workers
+from conftest import SAMPLE, app_cpus, apps_with, http_get, live_unit, run_playbook, settled_workers
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,9 @@ def test_gevent_runs_one_worker_per_cpu_with_gevent_installed(host, facts, conve
     venv = "/opt/sample_app/current/venv/bin/python"
     assert host.run(f"{venv} -c 'import gevent'").rc == 0
     assert 'worker_class = "gevent"' in host.file("/etc/gunicorn/sample_app.conf.py").content_string
-    since = host.check_output("systemctl show -P ActiveEnterTimestamp sample_app.service")
-    journal = host.check_output(f"journalctl -u sample_app.service --since '{since}' --no-pager")
+    unit = live_unit(host)
+    since = host.check_output(f"systemctl show -P ActiveEnterTimestamp {unit}")
+    journal = host.check_output(f"journalctl -u {unit} --since '{since}' --no-pager")
     assert "Using worker: gevent" in journal
 
 

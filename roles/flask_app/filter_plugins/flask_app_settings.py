@@ -284,7 +284,7 @@ def flask_app_build_targets(hosts: list[dict], app: str) -> list[dict]:
 
 
 def flask_app_live(record: list[dict]) -> dict:
-    """The live release of an app by its deploy record: the last entry that went live ({} if none)."""
+    """Return an app's live release by its deploy record: the last entry that went live, or {}."""
     live = [entry for entry in record if entry.get("result") == "live"]
     return live[-1] if live else {}
 

@@ -109,9 +109,12 @@ def gunicorn_sizing(
         if count > max_workers:
             count, reason = max_workers, f"capped at max_workers {max_workers}"
         if count > cap:
-            count, reason = cap, (
-                f"capped by memory: ({memory} MiB - {memory_reserve_mb} reserve) x {share:.2g} share"
-                f" / {slots} slots / {worker_memory_mb} MiB per worker"
+            count, reason = (
+                cap,
+                (
+                    f"capped by memory: ({memory} MiB - {memory_reserve_mb} reserve) x {share:.2g} share"
+                    f" / {slots} slots / {worker_memory_mb} MiB per worker"
+                ),
             )
         if count < MIN_WORKERS:
             count, reason = MIN_WORKERS, f"raised to the floor of {MIN_WORKERS}"
