@@ -182,8 +182,15 @@ def test_maintenance_mode_answers_503_for_one_app_only(host, address):
     assert "state 'sideways' (allowed: on, off)" in one_line(refused)
 
 
-def test_back_to_the_inventory_release(host):
-    # The releases the other suites expect: the inventory's, with its environment.
+def test_a_dead_live_slot_is_noticed_and_replaced_by_the_next_run(host, address):
+    # What a crash loop ends in: systemd gave up on the live slot and its
+    # socket (start limit hit), and Nginx answers 502.
+    dead = live_slot(host)
+    host.run_expect([0], f"systemctl stop {SAMPLE}@{dead}.socket {SAMPLE}@{dead}.service")
+    assert http_get(f"http://{address}/healthz", host=HOSTS[SAMPLE]).status == 502
+    # The next run (the inventory's own release and settings, as the other
+    # suites expect) sees the live slot down and switches to the other one.
     run = run_playbook()
     assert run.returncode == 0, run.stdout[-3000:]
-    assert http_get(f"http://{host.interface('eth0').addresses[0]}/healthz", host=HOSTS[SAMPLE]).status == 200
+    assert live_slot(host) != dead
+    assert http_get(f"http://{address}/healthz", host=HOSTS[SAMPLE]).json()["release"] == live_release(host)
