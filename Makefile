@@ -56,8 +56,9 @@ molecule: testbed ## molecule test (default scenario)
 
 test: lint unit molecule ## Everything that proves the kit
 
-bench: demo ## Slowloris on Gunicorn directly vs through Nginx (demo VM); prints figures
+bench: demo ## Slowloris direct vs through Nginx, and deploys (slot switch vs restart) under load; prints figures
 	python benchmarks/slowloris.py
+	python benchmarks/deploy.py
 
 docs: venv ## Render each role README's variables table from its argument spec
 	python tests/role_docs.py

@@ -55,7 +55,7 @@ def start_direct_gunicorn(vm: str, port: int) -> None:
         "--property=EnvironmentFile=/etc/sample_app/app.env",
         f"--property=RuntimeDirectory={BENCH_UNIT}",
         "--property=WorkingDirectory=/opt/sample_app/current",
-        GUNICORN, "--config", "/etc/gunicorn/gunicorn.conf.py", "--bind", f"0.0.0.0:{port}",
+        GUNICORN, "--config", "/etc/gunicorn/sample_app.conf.py", "--bind", f"0.0.0.0:{port}",
         "--pid", f"/run/{BENCH_UNIT}/gunicorn.pid", "--worker-tmp-dir", f"/run/{BENCH_UNIT}",
         "--control-socket", f"/run/{BENCH_UNIT}/gunicorn.ctl",
     )  # fmt: skip

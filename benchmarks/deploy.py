@@ -1,0 +1,163 @@
+"""Deploys under load: the kit's slot switch against a plain restart, side by side.
+
+Not a test: it prints figures. Run it with `make bench` (the demo VM must be
+up, `make demo`). The sample app is told to boot in 3 s (FLASK_START_DELAY).
+A bounded stream of requests (4 clients, 10 a second each, to
+http://127.0.0.1:8080/healthz, the demo's loopback port) runs:
+
+1. for a few seconds before anything changes (the baseline);
+2. during `site.yml` deploying a new release of that slow-booting app (the
+   slot switch: the new release boots beside the live one);
+3. during `systemctl restart` of the live slot (what a deploy without slots
+   does: every request waits for the new code to boot).
+
+For each it prints failed requests and the p99 latency divided by the
+baseline's. Target: 0 failed, and at most 2 for the switch. Then it deploys
+the inventory's own release again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+INVENTORY = PROJECT / "inventories/local"
+
+
+def stream(url: str, until: Callable[[], bool], max_seconds: float = 300.0) -> list[tuple[float, int]]:
+    """GET ``url`` from 4 clients, 10 a second each, until ``until()``; (seconds, status) per request."""
+    lock = threading.Lock()
+    answers: list[tuple[float, int]] = []
+    deadline = time.monotonic() + max_seconds
+
+    def client() -> None:
+        while not until() and time.monotonic() < deadline:
+            sent = time.monotonic()
+            try:
+                with urllib.request.urlopen(url, timeout=30) as reply:
+                    reply.read()
+                    status = reply.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                status = 0
+            with lock:
+                answers.append((time.monotonic() - sent, status))
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - sent)))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def p99(answers: list[tuple[float, int]]) -> float:
+    seconds = sorted(took for took, _ in answers)
+    return seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))]
+
+
+def summary(name: str, answers: list[tuple[float, int]], base: float) -> dict:
+    failed = sum(1 for _, status in answers if status != 200)
+    figures = {
+        "requests": len(answers),
+        "failed": failed,
+        "p50_ms": round(statistics.median(took for took, _ in answers) * 1000, 1),
+        "p99_ms": round(p99(answers) * 1000, 1),
+        "max_ms": round(max(took for took, _ in answers) * 1000, 1),
+        "p99_ratio": round(p99(answers) / base, 2),
+    }
+    print(
+        f"{name:<14} {figures['requests']:>6} requests, {failed} failed, p50 {figures['p50_ms']} ms,"
+        f" p99 {figures['p99_ms']} ms (x{figures['p99_ratio']} the baseline), max {figures['max_ms']} ms"
+    )
+    return figures
+
+
+def during(url: str, action: Callable[[], object], tail: float) -> list[tuple[float, int]]:
+    """Stream requests while ``action()`` runs, and ``tail`` seconds after it ends."""
+    finished: dict[str, float] = {}
+
+    def run() -> None:
+        action()
+        finished["at"] = time.monotonic()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    answers = stream(url, until=lambda: "at" in finished and time.monotonic() > finished["at"] + tail)
+    worker.join()
+    return answers
+
+
+def site(extra_vars: dict | None = None) -> None:
+    command = ["ansible-playbook", str(PROJECT / "site.yml"), "-i", str(INVENTORY)]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise SystemExit(f"site.yml failed:\n{run.stdout[-3000:]}")
+
+
+def live_unit(vm: str) -> str:
+    record = json.loads(subprocess.check_output(["docker", "exec", vm, "cat", "/opt/sample_app/deploys.json"]))
+    return f"sample_app@{[e for e in record if e['result'] == 'live'][-1]['slot']}.service"
+
+
+def main() -> None:
+    """Measure the switch and a plain restart under one stream, one after the other."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vm", default="kit-demo", help="demo VM container (default: kit-demo)")
+    parser.add_argument("--url", default="http://127.0.0.1:8080/healthz", help="where the demo serves")
+    parser.add_argument("--boot", type=float, default=3.0, help="seconds the app takes to boot")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    apps = yaml.safe_load((INVENTORY / "group_vars/web.yml").read_text())["flask_apps"]
+    sample = next(app for app in apps if app["name"] == "sample_app")
+    with tempfile.TemporaryDirectory() as tmp:
+        # A new release (another version) of the sample app that boots in --boot seconds.
+        copy = Path(tmp) / "app"
+        shutil.copytree(PROJECT / "app", copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "tests"))
+        pyproject = copy / "pyproject.toml"
+        pyproject.write_text(re.sub(r'(?m)^version = ".*"$', 'version = "1.0.99"', pyproject.read_text()))
+        slow = dict(sample, source={"path": str(copy)}, lock_dir=str(PROJECT / "app/requirements"))
+        slow["environment"] = {**sample.get("environment", {}), "FLASK_START_DELAY": str(args.boot)}
+
+        base_end = time.monotonic() + 8
+        baseline = stream(args.url, until=lambda: time.monotonic() > base_end)
+        base = p99(baseline)
+        print(f"deploys under load on {args.vm}; the app boots in {args.boot:g} s")
+        figures = {"baseline": summary("baseline", baseline, base)}
+        started = time.monotonic()
+        switch = during(args.url, lambda: site({"flask_apps": [slow]}), tail=2)
+        figures["switch"] = summary("slot switch", switch, base)
+        figures["switch"]["run_seconds"] = round(time.monotonic() - started, 1)
+        unit = live_unit(args.vm)
+        # `systemctl restart` returns once the master is up; the workers then boot.
+        restart = during(
+            args.url, lambda: subprocess.run(["docker", "exec", args.vm, "systemctl", "restart", unit]), args.boot + 2
+        )
+        figures["restart"] = summary("plain restart", restart, base)
+        print("back to the inventory's release ...")
+        site()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
