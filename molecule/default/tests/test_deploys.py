@@ -7,6 +7,7 @@ printed, not asserted: this machine is shared and noisy.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -82,6 +83,29 @@ def test_rollback_to_the_previous_release_and_forward_again_under_load(host, add
         # The release left stays; nothing new was installed.
         assert host.check_output("ls /opt/sample_app/releases").split() == releases
     assert deploy_record(host)[-1]["action"] == "rollback"
+
+
+def test_a_code_only_deploy_skips_the_server_configuration(host, address, tmp_path):
+    # Same settings as the last site.yml run (the slow-booting app's), new code.
+    newer = new_release_of(PROJECT / "app", tmp_path, "1.0.6")
+    slow = {**APPS[SAMPLE]["environment"], "FLASK_START_DELAY": "3"}
+    apps = apps_with(sample_app={"source": {"path": newer}, "environment": slow})
+    started = time.monotonic()
+    run, during = under_stream(
+        address, lambda: playbook("deploy.yml", "-e", json.dumps({"flask_apps": apps}), "-e", f"app={SAMPLE}")
+    )
+    print(f"\n[deploy.yml] code-only deploy in {time.monotonic() - started:.1f} s; {during.latencies()}")
+    assert run.returncode == 0, run.stdout[-3000:]
+    new = live_release(host)
+    assert new.startswith("1.0.6-")
+    assert during.failed == []
+    assert during.old_after_new(new) == []
+    # Neither the app's configuration, nor Gunicorn's, nor Nginx's was looked at; the other app was not built.
+    for skipped in ("Write the Nginx configuration", "Write the Gunicorn configuration", "Configure the app"):
+        assert skipped not in run.stdout
+    built = run.stdout.split("TASK [Build each app's release on the controller]")[1].split("TASK")[0]
+    assert "(item=sample_app)" in built
+    assert "(item=guestbook)" not in built
 
 
 def test_rollback_to_an_unknown_release_is_refused_with_the_list(host):
@@ -188,9 +212,12 @@ def test_a_dead_live_slot_is_noticed_and_replaced_by_the_next_run(host, address)
     dead = live_slot(host)
     host.run_expect([0], f"systemctl stop {SAMPLE}@{dead}.socket {SAMPLE}@{dead}.service")
     assert http_get(f"http://{address}/healthz", host=HOSTS[SAMPLE]).status == 502
-    # The next run (the inventory's own release and settings, as the other
-    # suites expect) sees the live slot down and switches to the other one.
-    run = run_playbook()
+    # The next deploy (the inventory's own release and settings, as the
+    # other suites expect) sees the live slot down and switches to the other
+    # one. Its settings differ from the last run's: deploy.yml takes
+    # site.yml's whole path.
+    run = playbook("deploy.yml")
     assert run.returncode == 0, run.stdout[-3000:]
+    assert "Write the Nginx configuration" in run.stdout
     assert live_slot(host) != dead
     assert http_get(f"http://{address}/healthz", host=HOSTS[SAMPLE]).json()["release"] == live_release(host)
