@@ -258,12 +258,12 @@ def stream(url: str, host: str, until, max_requests: int = 6000, max_seconds: fl
     return seen
 
 
-def under_stream(address: str, action, app: str = SAMPLE) -> tuple[object, Stream]:
+def under_stream(address: str, action, app: str = SAMPLE, path: str = "/healthz") -> tuple[object, Stream]:
     """Run ``action()`` (a playbook run) while a stream of requests goes to ``app``; return both."""
     outcome = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("run", action()))
     runner.start()
-    seen = stream(f"http://{address}/healthz", HOSTS[app], until=lambda: not runner.is_alive())
+    seen = stream(f"http://{address}{path}", HOSTS[app], until=lambda: not runner.is_alive())
     runner.join()
     return outcome["run"], seen
 

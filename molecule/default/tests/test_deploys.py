@@ -103,6 +103,8 @@ def test_a_code_only_deploy_skips_the_server_configuration(host, address, tmp_pa
     # Neither the app's configuration, nor Gunicorn's, nor Nginx's was looked at; the other app was not built.
     for skipped in ("Write the Nginx configuration", "Write the Gunicorn configuration", "Configure the app"):
         assert skipped not in run.stdout
+    # Pruned by the deploy record: at most flask_app_keep_releases (3) remain.
+    assert len(host.check_output("ls /opt/sample_app/releases").split()) <= 3
     built = run.stdout.split("TASK [Build each app's release on the controller]")[1].split("TASK")[0]
     assert "(item=sample_app)" in built
     assert "(item=guestbook)" not in built
@@ -158,6 +160,15 @@ BROKEN = {
         {"health": {"timeout": 4}},
         "failed the check health on slot",
     ),
+    # Healthy on its own socket, unhealthy through Nginx (it fails requests
+    # that carry X-Forwarded-For): Nginx switches to it, then back.
+    "unhealthy behind Nginx": (
+        "views.py",
+        '    return {\n        "status": "ok",',
+        '    if request.headers.get("X-Forwarded-For"):\n        abort(500)\n    return {\n        "status": "ok",',
+        {"health": {"timeout": 5}},
+        "failed the check health through Nginx",
+    ),
 }
 
 
@@ -168,7 +179,10 @@ def test_a_broken_release_never_takes_traffic(host, address, tmp_path, fault):
     slot = live_slot(host)
     project = broken_copy(tmp_path, "1.0.9", module, old, new)
     apps = apps_with(sample_app={"source": {"path": project}, **entry})
-    run, during = under_stream(address, lambda: run_playbook(extra_vars={"flask_apps": apps}))
+    # The stream asks for / where the broken release still answers its
+    # health check through Nginx for a few seconds.
+    path = "/" if fault == "unhealthy behind Nginx" else "/healthz"
+    run, during = under_stream(address, lambda: run_playbook(extra_vars={"flask_apps": apps}), path=path)
     output = one_line(run)
     said = output[output.find("app 'sample_app'") :][:400]
     print(f"\n[broken: {fault}] {during.latencies()}\n[broken: {fault}] the play said: {said}")
@@ -176,8 +190,14 @@ def test_a_broken_release_never_takes_traffic(host, address, tmp_path, fault):
     assert "app 'sample_app'" in output and message in output
     assert "serving: " in output and live in output
     assert during.failed == []
-    assert during.releases() == {live}
+    if path == "/healthz":
+        assert during.releases() == {live}
+    # Nginx, current and the record agree: the old slot serves, on the old release.
     assert (live_release(host), live_slot(host)) == (live, slot)
+    assert host.file(f"/etc/nginx/live/{SAMPLE}.conf").contains(f"/run/{SAMPLE}/{slot}.sock")
+    assert http_get(f"http://{address}/healthz", host=HOSTS[SAMPLE]).json()["release"] == live
+    if fault != "import":  # the load check stops it before any slot or record
+        assert deploy_record(host)[-1]["result"] == "failed"
     # The failed slot is not left running.
     idle = {"blue": "green", "green": "blue"}[slot]
     assert not host.service(f"{SAMPLE}@{idle}.service").is_running
