@@ -1,8 +1,9 @@
 """With nginx_tls on (a self-signed certificate): TLS 1.2 and 1.3 with HTTP/2,
 no TLS 1.0 or 1.1, HTTP redirected to HTTPS.
 
-The module converges with TLS on, then back off, so the other suites see
-the host as Molecule left it.
+The module converges with TLS on and a new release (so a slot switch
+happens with TLS on), then back, so the other suites see the host as
+Molecule left it.
 """
 
 import http.client
@@ -10,12 +11,15 @@ import socket
 import ssl
 
 import pytest
-from conftest import run_playbook
+from conftest import PROJECT, apps_with, live_release, new_release_of, run_playbook
 
 
 @pytest.fixture(scope="module")
-def tls_on():
-    run = run_playbook(extra_vars={"nginx_tls": True, "nginx_tls_self_signed": True})
+def tls_on(tmp_path_factory):
+    # With a new release of the sample app: the switch happens with TLS on.
+    newer = new_release_of(PROJECT / "app", tmp_path_factory.mktemp("tls"), "1.0.4")
+    apps = apps_with(sample_app={"source": {"path": newer}})
+    run = run_playbook(extra_vars={"nginx_tls": True, "nginx_tls_self_signed": True, "flask_apps": apps})
     assert run.returncode == 0, run.stdout[-3000:]
     yield
     assert run_playbook().returncode == 0
@@ -82,3 +86,10 @@ def test_app_answers_over_https_without_hsts_by_default(address, tls_on):
 def test_unknown_name_gets_no_tls_handshake(address, tls_on):
     with pytest.raises(ssl.SSLError):
         handshake(address, ssl.TLSVersion.TLSv1_3, server_name="evil.example")
+
+
+def test_a_deploy_with_tls_on_passes_its_health_check_through_nginx(host, tls_on):
+    # The converge with TLS on deployed a new release: its check through
+    # Nginx went to loopback, where no TLS server name picks the site, and
+    # the HTTP server answered it from there.
+    assert live_release(host).startswith("1.0.4-")

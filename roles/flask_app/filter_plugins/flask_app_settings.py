@@ -17,7 +17,7 @@ WSGI_APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?$")
 SERVER_NAME = re.compile(r"^(_|[A-Za-z0-9*.-]+)$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 URL_PATH = re.compile(r"^/([\w.-]+/)*$")
-HTTP_PATH = re.compile(r"^/[\w./?=&%-]*$")
+HTTP_PATH = re.compile(r"^/[\w./-]*$")
 SOURCE_KINDS = ("path", "wheel", "package")
 # Names an app must not take: Debian's system accounts (the app's user would
 # be theirs) and units or directories the kit or the system already owns.
