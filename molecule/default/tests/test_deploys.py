@@ -157,8 +157,7 @@ BROKEN = {
         "__init__.py",
         "import time\n",
         "import sys\nimport time\n\nif sys.argv[0].endswith('gunicorn'):\n    time.sleep(600)\n",
-        # Short timeouts: the hung workers are killed at stop_timeout.
-        {"health": {"timeout": 4}, "gunicorn": {"graceful_timeout": 2, "stop_timeout": 5}},
+        {"health": {"timeout": 4}},
         "failed the check health on slot",
     ),
     # Healthy on its own socket, unhealthy through Nginx (it fails requests
