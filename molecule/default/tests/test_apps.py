@@ -115,54 +115,39 @@ def test_secret_keys_stay_out_of_the_journal_and_the_process_table(host):
         assert app["secret_key"] not in processes, app["name"]
 
 
-def test_changing_one_apps_settings_restarts_that_app_only(host, address):
+def test_a_failing_hook_stops_that_app_and_the_restart_it_made_due_happens_next_run(host, address, tmp_path):
+    before = {app: live_release(host, app) for app in APPS}
     sample_master = master_pid(host)
     sample_workers = worker_pids(host, sample_master)
-    guestbook_master = master_pid(host, GUESTBOOK)
-    try:
-        run = run_playbook(extra_vars={"guestbook_greeting": "Greetings, changed"})
-        assert run.returncode == 0, run.stdout[-3000:]
-        page = html.unescape(http_get(f"http://{address}/", host=HOSTS[GUESTBOOK]).body.decode())
-        assert "Greetings, changed" in page
-        assert master_pid(host, GUESTBOOK) != guestbook_master
-        assert master_pid(host) == sample_master
-        assert worker_pids(host, sample_master) == sample_workers
-    finally:
-        assert run_playbook().returncode == 0
-
-
-def test_a_failing_hook_stops_that_app_and_both_keep_serving(host, address, tmp_path):
-    before = {app: live_release(host, app) for app in APPS}
+    # New settings (guestbook's instance config) and a new release whose
+    # migration fails: the failing hook first, the ones after it must not run.
+    greeting = {"guestbook_greeting": "Greetings after a failed run"}
     newer = new_release_of(PROJECT / "molecule/default/fixtures/guestbook", tmp_path, "2.0.1")
-    # The failing hook first: the ones after it must not run.
     after = "/var/lib/guestbook/ran-after-the-failed-hook"
     hooks = {"before_switch": ["echo migration broke >&2; exit 3", f"touch {after}"]}
     apps = apps_with(guestbook={"source": {"path": newer}, "hooks": hooks})
-    run, during = under_stream(address, lambda: run_playbook(extra_vars={"flask_apps": apps}), app=GUESTBOOK)
-    output = " ".join((run.stdout + run.stderr).split())
-    print(f"\n[hook fails] {during.latencies()}")
-    assert during.failed == []
-    assert during.releases() == {before[GUESTBOOK]}
-    assert run.returncode != 0
-    assert "app 'guestbook': before_switch hook 'echo migration broke >&2; exit 3' failed" in output
-    assert "(exit 3): migration broke" in output
-    assert not host.file(after).exists
-    for app in APPS:
-        assert live_release(host, app) == before[app]
-        assert http_get(f"http://{address}/healthz", host=HOSTS[app]).json()["release"] == before[app]
-
-
-def test_a_restart_that_is_due_survives_a_failed_run(host, address, tmp_path):
-    # A run writes guestbook's new instance config, then fails at a hook of
-    # its new release: the app is not restarted, so it still greets as before.
-    greeting = {"guestbook_greeting": "Greetings after a failed run"}
-    newer = new_release_of(PROJECT / "molecule/default/fixtures/guestbook", tmp_path, "2.0.3")
-    failing = apps_with(guestbook={"source": {"path": newer}, "hooks": {"before_switch": ["exit 1"]}})
     try:
-        assert run_playbook(extra_vars={**greeting, "flask_apps": failing}).returncode != 0
+        run, during = under_stream(
+            address, lambda: run_playbook(extra_vars={**greeting, "flask_apps": apps}), app=GUESTBOOK
+        )
+        output = " ".join((run.stdout + run.stderr).split())
+        print(f"\n[hook fails] {during.latencies()}")
+        assert during.failed == []
+        assert during.releases() == {before[GUESTBOOK]}
+        assert run.returncode != 0
+        assert "app 'guestbook': before_switch hook 'echo migration broke >&2; exit 3' failed" in output
+        assert "(exit 3): migration broke" in output
+        assert not host.file(after).exists
+        for app in APPS:
+            assert live_release(host, app) == before[app]
+            assert http_get(f"http://{address}/healthz", host=HOSTS[app]).json()["release"] == before[app]
+        # The new config file is written, but the app was not restarted: it
+        # still greets as before, and a note says the restart is due.
         assert host.file("/opt/guestbook/.restart-pending").exists
+        page = html.unescape(http_get(f"http://{address}/", host=HOSTS[GUESTBOOK]).body.decode())
+        assert "Greetings after a failed run" not in page
         # The next run changes no file (same config, same live release), yet
-        # restarts the app, because the note says the restart is still due.
+        # restarts that app, and that app only.
         master = master_pid(host, GUESTBOOK)
         run = run_playbook(extra_vars=greeting)
         assert run.returncode == 0, run.stdout[-3000:]
@@ -170,6 +155,8 @@ def test_a_restart_that_is_due_survives_a_failed_run(host, address, tmp_path):
         page = html.unescape(http_get(f"http://{address}/", host=HOSTS[GUESTBOOK]).body.decode())
         assert "Greetings after a failed run" in page
         assert not host.file("/opt/guestbook/.restart-pending").exists
+        assert master_pid(host) == sample_master
+        assert worker_pids(host, sample_master) == sample_workers
     finally:
         assert run_playbook().returncode == 0
 
