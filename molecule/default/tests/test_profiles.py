@@ -19,9 +19,9 @@ def converge_profile():
 
     def converge(profile):
         extra = {"flask_apps": apps_with(sample_app={"gunicorn": {"profile": profile}})} if profile else None
+        last["profile"] = profile
         run = run_playbook(extra_vars=extra)
         assert run.returncode == 0, run.stdout[-3000:]
-        last["profile"] = profile
 
     yield converge
     if last.get("profile"):
