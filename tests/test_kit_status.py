@@ -40,5 +40,5 @@ def test_table_columns_are_as_wide_as_their_widest_cell() -> None:
 
 
 def test_every_line_is_prefixed_by_its_host() -> None:
-    texts = {"web-2": "b1\nb2\n", "web-1": "a1", "web-3": ""}
+    texts = {"web-2": "b1\nb2\n", "web-1": ["a1"], "web-3": ""}
     assert host_lines(texts).splitlines() == ["web-2 | b1", "web-2 | b2", "web-1 | a1"]

@@ -32,9 +32,13 @@ def text_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
-def host_lines(texts: dict[str, str]) -> str:
-    """Each host's text, every line prefixed by its host, hosts in the order given."""
-    return "\n".join(f"{host} | {line}" for host, text in texts.items() for line in text.splitlines())
+def host_lines(texts: dict[str, str | list[str]]) -> str:
+    """Each host's text (or list of lines), every line prefixed by its host, hosts in the order given."""
+    return "\n".join(
+        f"{host} | {line}"
+        for host, text in texts.items()
+        for line in (text.splitlines() if isinstance(text, str) else text)
+    )
 
 
 class FilterModule:

@@ -212,12 +212,17 @@ class Stream:
             f" p99 {p99 * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms"
         )
 
-    def old_after_new(self, new: str) -> list[str]:
-        """Answers from another release to requests sent after the first answer from ``new`` arrived."""
+    def old_after_new(self, new: str, overlap: float = 1.0) -> list[str]:
+        """Answers from another release to requests sent after the first answer from ``new`` arrived.
+
+        A reload lets Nginx's old workers take a connection or two while its
+        new ones already answer: requests sent within ``overlap`` seconds of
+        that first answer are theirs to answer.
+        """
         arrived = [sent + took for sent, took, status, release in self.answers if release == new]
         if not arrived:
             return []
-        first = min(arrived)
+        first = min(arrived) + overlap
         return [release for sent, _, status, release in self.answers if sent > first and release != new]
 
 
