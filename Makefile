@@ -35,6 +35,7 @@ testbed: venv ## Docker daemon and the systemd base image
 demo: testbed ## Provision the demo VM with site.yml; serve on loopback
 	ansible-playbook playbooks/demo_vm.yml
 	ansible-playbook site.yml -i inventories/local
+	ansible-playbook playbooks/status.yml -i inventories/local
 	ansible-playbook playbooks/demo_report.yml
 
 demo-down: venv ## Remove the demo VM

@@ -125,6 +125,16 @@ BAD_INPUTS = {
         {"preflight_supported_distributions": {"Debian": ["13"]}},
         ["Debian 12 with Python 3.11 is not supported", "supported: Debian 13"],
     ),
+    # Monitoring (the monitoring and exporters roles), checked first of all.
+    "error ratio out of range": (
+        {"monitoring_error_ratio": 2},
+        ["monitoring_error_ratio is 2", "allowed: a number between 0 and 1"],
+    ),
+    "alert window not a duration": (
+        {"monitoring_app_down_for": "5 minutes"},
+        ["monitoring_app_down_for is '5 minutes'", "allowed: a duration such as 30s"],
+    ),
+    "exporter port not a number": ({"exporters_node_port": "ninety"}, ["exporters_node_port", "int"]),
 }
 
 
@@ -146,12 +156,12 @@ def rejected(host, tmp_path_factory):
     runs, changed = {}, {}
     for case in ON_THE_HOST:
         before = deployed_state(host)
-        runs[case] = run_playbook(extra_vars=cases[case])
+        runs[case] = run_playbook(extra_vars=cases[case], book="site.yml")
         changed[case] = deployed_state(host) != before
     on_controller = [case for case in cases if case not in ON_THE_HOST]
     before = deployed_state(host)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = pool.map(lambda case: run_playbook(extra_vars=cases[case]), on_controller)
+        results = pool.map(lambda case: run_playbook(extra_vars=cases[case], book="site.yml"), on_controller)
         runs.update(zip(on_controller, results, strict=True))
     changed.update(dict.fromkeys(on_controller, deployed_state(host) != before))
     return runs, changed

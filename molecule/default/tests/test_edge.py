@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import http_get, live_unit
+from conftest import GUESTBOOK, HOSTS, SAMPLE, http_get, live_unit
 
 
 def nginx_config(host):
@@ -108,20 +108,33 @@ def test_app_down_shows_the_custom_502_page(host, address):
     assert http_get(f"http://{address}/healthz", timeout=30).status == 200
 
 
-def test_access_log_records_request_and_upstream_times(host, address):
-    http_get(f"http://{address}/healthz?logged")
-    line = [ln for ln in host.file("/var/log/nginx/access.log").content_string.splitlines() if "?logged" in ln][-1]
+def logged(host, name: str, mark: str) -> list[str]:
+    """Lines of /var/log/nginx/<name> that hold ``mark``."""
+    return [ln for ln in host.file(f"/var/log/nginx/{name}").content_string.splitlines() if mark in ln]
+
+
+def test_each_site_logs_requests_and_upstream_times_to_its_own_log(host, address):
+    http_get(f"http://{address}/?logged", host=HOSTS[SAMPLE])
+    line = logged(host, f"{SAMPLE}.access.log", "?logged")[-1]
     assert " 200 " in line
     assert re.search(r" rt=\d+\.\d+ uct=\d+\.\d+ urt=\d+\.\d+$", line), line
+    assert not logged(host, f"{GUESTBOOK}.access.log", "?logged")
+    assert not logged(host, "access.log", "?logged")
+
+
+def test_health_checks_go_to_a_log_of_their_own(host, address):
+    http_get(f"http://{address}/healthz?checked", host=HOSTS[SAMPLE])
+    assert " 200 " in logged(host, f"{SAMPLE}.health.log", "?checked")[-1]
+    assert not logged(host, f"{SAMPLE}.access.log", "?checked")
 
 
 def test_logs_rotate_and_logging_goes_on(host, address):
     assert host.run("logrotate --debug /etc/logrotate.d/nginx").rc == 0
     host.run_expect([0], "logrotate --force /etc/logrotate.d/nginx")
-    assert host.file("/var/log/nginx/access.log.1").exists
-    http_get(f"http://{address}/healthz?after-rotation")
+    assert host.file(f"/var/log/nginx/{SAMPLE}.access.log.1").exists
+    http_get(f"http://{address}/?after-rotation", host=HOSTS[SAMPLE])
     time.sleep(1)
-    assert "?after-rotation" in host.file("/var/log/nginx/access.log").content_string
+    assert logged(host, f"{SAMPLE}.access.log", "?after-rotation")
 
 
 def test_slow_header_is_cut_off_after_the_header_timeout(address):

@@ -1,0 +1,65 @@
+"""What monitoring.yml derives from the inventory: each host's exporters and Prometheus's targets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from flask_app_settings import DEFAULTS as APP_DEFAULTS
+from kit_monitoring import DEFAULTS, HEALTH, exporter_apps, nginx_status_url, scrape_targets
+
+ROLES = Path(__file__).parents[1] / "roles"
+APPS = [
+    {"name": "shop", "server_names": ["shop.example.com", "www.shop.example.com"]},
+    {"name": "api", "server_names": ["_"], "health": {"path": "/ready", "status": 204}},
+]
+
+
+def test_the_defaults_repeated_are_the_roles_own() -> None:
+    roles = {}
+    for role in ("nginx", "exporters"):
+        roles.update(yaml.safe_load((ROLES / role / "defaults/main.yml").read_text()))
+    assert {name: roles[name] for name in DEFAULTS} == DEFAULTS
+    assert {key: APP_DEFAULTS["health"][key] for key in HEALTH} == HEALTH
+
+
+def test_each_app_is_probed_through_its_hosts_nginx_by_its_first_name() -> None:
+    apps = exporter_apps({"flask_apps": APPS, "nginx_listen_port": 8081})
+    assert apps[0]["health_url"] == "http://127.0.0.1:8081/healthz"
+    assert (apps[0]["host"], apps[0]["status"], apps[0]["tls_address"]) == ("shop.example.com", 200, "")
+    assert apps[1]["health_url"] == "http://127.0.0.1:8081/ready"
+    assert (apps[1]["host"], apps[1]["status"]) == ("localhost", 204)
+
+
+def test_with_tls_each_apps_certificate_is_probed_by_its_name() -> None:
+    apps = exporter_apps({"flask_apps": APPS, "nginx_tls": True, "nginx_tls_port": 8443})
+    assert (apps[0]["tls_address"], apps[0]["tls_server_name"]) == ("127.0.0.1:8443", "shop.example.com")
+
+
+def test_nginx_is_exported_where_the_kit_runs_it() -> None:
+    assert nginx_status_url({}, ["web"]) == "http://127.0.0.1:8090/stub_status"
+    assert nginx_status_url({"nginx_status_listen": ""}, ["web"]) == ""
+    assert nginx_status_url({}, ["monitoring"]) == ""
+
+
+def test_every_host_is_a_target_with_what_it_runs() -> None:
+    groups = {"all": ["web1", "mon"], "web": ["web1"], "monitoring": ["mon"]}
+    hostvars = {
+        "web1": {"group_names": ["web"], "flask_apps": APPS, "exporters_listen_address": "10.0.0.11"},
+        "mon": {"group_names": ["monitoring"]},
+    }
+    targets = {t["host"]: t for t in scrape_targets(groups, hostvars, "mon")}
+    assert targets["web1"]["address"] == "10.0.0.11"
+    assert set(targets["web1"]["exporters"]) == {"node", "nginx", "mtail", "process", "blackbox"}
+    assert [a["name"] for a in targets["web1"]["apps"]] == ["shop", "api"]
+    assert targets["mon"] == {"host": "mon", "address": "127.0.0.1", "exporters": {"node": 9100}, "apps": []}
+
+
+def test_a_host_on_loopback_elsewhere_is_an_inventory_error() -> None:
+    groups = {"all": ["web1", "mon"], "web": ["web1"], "monitoring": ["mon"]}
+    hostvars = {"web1": {"group_names": ["web"], "flask_apps": APPS}, "mon": {"group_names": ["monitoring"]}}
+    with pytest.raises(AnsibleFilterError, match=re.escape("host web1: exporters_listen_address is 127.0.0.1")):
+        scrape_targets(groups, hostvars, "mon")
