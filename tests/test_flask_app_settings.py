@@ -57,6 +57,9 @@ def test_a_minimal_entry_is_fit() -> None:
         ({"health": {"timeout": 0}}, "timeout: 60 (seconds"),
         ({"health": {"status": "ok"}}, "key 'health' is"),
         ({"maintenance_page": 3}, "key 'maintenance_page' is 3"),
+        ({"headers": {"X Frame": "DENY"}}, "key 'headers' is {'X Frame': 'DENY'}"),
+        ({"headers": {"Content-Security-Policy": 'default-src "self"'}}, "no double quotes"),
+        ({"headers": ["X-Frame-Options"]}, "key 'headers' is ['X-Frame-Options']"),
         ({"static_dir": "../etc"}, "key 'static_dir' is '../etc'"),
     ],
 )

@@ -27,7 +27,7 @@ DEFAULTS = {
 HEALTH = {"path": "/healthz", "status": 200}
 LOOPBACK = ("127.", "::1", "localhost")
 # Groups whose hosts run the kit's Nginx, and those that serve apps.
-NGINX_GROUPS = ("web", "lb")
+NGINX_GROUPS = ("web",)
 APP_GROUPS = ("web",)
 
 

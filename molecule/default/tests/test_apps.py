@@ -149,8 +149,8 @@ def test_a_failing_hook_stops_that_app_and_the_restart_it_made_due_happens_next_
         assert config.user == "root" and config.group == GUESTBOOK and config.mode == 0o640
         assert host.run("ls /var/lib/guestbook/instance/ | grep '~$'").stdout == ""
         assert host.file("/opt/guestbook/.restart-pending").exists
-        # The next run changes no file (same config, same live release), yet
-        # restarts that app, and that app only.
+        # The next run writes the config file again and restarts that app,
+        # and that app only.
         master = master_pid(host, GUESTBOOK)
         run = run_playbook(extra_vars=greeting)
         assert run.returncode == 0, run.stdout[-3000:]

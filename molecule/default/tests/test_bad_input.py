@@ -125,6 +125,10 @@ BAD_INPUTS = {
         {"preflight_supported_distributions": {"Debian": ["13"]}},
         ["Debian 12 with Python 3.11 is not supported", "supported: Debian 13"],
     ),
+    "header with a quote": (
+        app_vars(SAMPLE, headers={"Content-Security-Policy": 'default-src "self"'}),
+        ["app 'sample_app': key 'headers'", "no double quotes"],
+    ),
     # Monitoring (the monitoring and exporters roles), checked first of all.
     "error ratio out of range": (
         {"monitoring_error_ratio": 2},

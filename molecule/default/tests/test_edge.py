@@ -1,14 +1,16 @@
 """Nginx at the edge: buffering, limits, forwarded headers, static files, errors, logs."""
 
+import gzip
 import http.client
 import json
 import re
 import socket
 import time
 import urllib.request
+import uuid
 
 import pytest
-from conftest import GUESTBOOK, HOSTS, SAMPLE, http_get, live_unit
+from conftest import GUESTBOOK, HOSTS, SAMPLE, http_get, live_slot, live_unit
 
 
 def nginx_config(host):
@@ -155,3 +157,57 @@ def test_slow_header_is_cut_off_after_the_header_timeout(address):
     print(f"\n[edge] slow header connection closed after {closed_after} s (client_header_timeout {timeout} s)")
     assert closed_after is not None, "Nginx kept a slow header connection open"
     assert closed_after <= timeout + 5
+
+
+KIT_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
+
+
+@pytest.mark.parametrize(
+    ("app", "path", "status"),
+    [
+        (SAMPLE, "/", 200),
+        (SAMPLE, "/static/style.css", 200),
+        (GUESTBOOK, "/", 200),
+        (GUESTBOOK, "/static/guestbook.css", 200),
+        (SAMPLE, "/no-such-page", 404),
+    ],
+)
+def test_answers_carry_the_security_headers(address, app, path, status):
+    response = http_get(f"http://{address}{path}", host=HOSTS[app])
+    assert response.status == status
+    for name, value in KIT_HEADERS.items():
+        assert response.headers[name] == value, name
+    # guestbook's inventory entry replaces X-Frame-Options with its own CSP.
+    if app == GUESTBOOK:
+        assert "X-Frame-Options" not in response.headers
+        assert response.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    else:
+        assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert "Content-Security-Policy" not in response.headers
+
+
+def test_dotfiles_answer_404_and_never_reach_the_app(host, address):
+    mark = uuid.uuid4().hex[:8]
+    for path in (f"/.env?{mark}", f"/.git/config?{mark}", f"/static/.hidden?{mark}"):
+        assert http_get(f"http://{address}{path}", host=HOSTS[SAMPLE]).status == 404, path
+    # A request the app does see, as the control: its access log line is in the journal.
+    http_get(f"http://{address}/?{mark}", host=HOSTS[SAMPLE])
+    time.sleep(1)
+    journal = host.check_output(f"journalctl --no-pager -o cat -u {SAMPLE}@{live_slot(host)}.service --since -2min")
+    assert f"/?{mark}" in journal
+    assert f".env?{mark}" not in journal
+    assert f".git/config?{mark}" not in journal
+
+
+def test_text_answers_are_compressed_for_clients_that_accept_it(address):
+    request = urllib.request.Request(f"http://{address}/", headers={"Host": HOSTS[GUESTBOOK]})
+    with urllib.request.urlopen(request, timeout=5) as plain:
+        page = plain.read()
+        assert plain.headers["Content-Encoding"] is None
+    request.add_header("Accept-Encoding", "gzip")
+    with urllib.request.urlopen(request, timeout=5) as compressed:
+        assert compressed.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in compressed.headers["Vary"]
+        body = compressed.read()
+    assert len(body) < len(page)
+    assert gzip.decompress(body).startswith(b"<!doctype html>")

@@ -88,9 +88,22 @@ def test_monitoring_answers_on_loopback_only(host, address, port):
         pass
 
 
+def test_alertmanager_has_no_cluster_port(host):
+    # One Alertmanager: its gossip port (9094 by default) is off.
+    assert "9094" not in host.check_output("ss -Hltn")
+
+
 def test_an_apps_request_counter_rises_by_exactly_its_requests(host, address):
     counted = "sum by (app) (nginx_app_requests_total)"
-    before = query(host, counted)
+
+    def settled() -> tuple[dict[str, float]] | None:
+        # The earlier tests' last requests reach Prometheus a scrape (2 s)
+        # after they were made: count from two equal answers 3 s apart.
+        first = query(host, counted)
+        time.sleep(3)
+        return (first,) if query(host, counted) == first else None
+
+    (before,) = until(settled, 30, "settled request counters")
     requests = 25
     # Counted across a rotation of the logs mtail reads, as logrotate does daily.
     for sent in range(requests):

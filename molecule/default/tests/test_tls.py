@@ -61,6 +61,13 @@ def test_http2_is_negotiated(address, tls_on):
     assert handshake(address, ssl.TLSVersion.TLSv1_3, alpn=["h2", "http/1.1"])[1] == "h2"
 
 
+def test_nginx_takes_its_configuration_without_a_warning(host, tls_on):
+    # The http2 listen syntax of this Nginx version: no deprecation warning.
+    check = host.run("nginx -t")
+    assert check.rc == 0
+    assert "[warn]" not in check.stderr, check.stderr
+
+
 def test_http_redirects_to_https(address, tls_on):
     conn = http.client.HTTPConnection(address, timeout=10)
     conn.request("GET", "/healthz?x=1", headers={"Host": "kit.test"})

@@ -16,6 +16,8 @@ NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 WSGI_APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?$")
 SERVER_NAME = re.compile(r"^(_|[A-Za-z0-9*.-]+)$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A response header name (RFC 9110 token).
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 URL_PATH = re.compile(r"^/([\w.-]+/)*$")
 HTTP_PATH = re.compile(r"^/[\w./-]*$")
 SOURCE_KINDS = ("path", "wheel", "package")
@@ -84,6 +86,7 @@ DEFAULTS: dict[str, Any] = {
     "lock_dir": None,
     "wheelhouse": "",
     "maintenance_page": "",
+    "headers": {},
 }
 HOOK_PHASES = ("before_switch",)
 
@@ -214,6 +217,15 @@ def flask_app_errors(app: Any) -> list[str]:
         errors.append(
             f"{where} key 'health' is {health!r}; allowed: {{path: /healthz, status: 200 (100 to 599),"
             " timeout: 60 (seconds the new release has to answer, 1 to 600)}"
+        )
+    headers = app.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        HEADER_NAME.match(str(k)) and (v is None or (isinstance(v, str) and '"' not in v and "\n" not in v))
+        for k, v in headers.items()
+    ):
+        errors.append(
+            f"{where} key 'headers' is {headers!r}; allowed: a dict of response header name to value (no double"
+            " quotes), or to null or '' to drop one of nginx_security_headers"
         )
     if not isinstance(app.get("maintenance_page", ""), str):
         errors.append(
