@@ -61,11 +61,19 @@ def test_a_minimal_entry_is_fit() -> None:
         ({"headers": {"Content-Security-Policy": 'default-src "self"'}}, "no double quotes"),
         ({"headers": ["X-Frame-Options"]}, "key 'headers' is ['X-Frame-Options']"),
         ({"static_dir": "../etc"}, "key 'static_dir' is '../etc'"),
+        ({"tls": "letsencrypt"}, "key 'tls' is 'letsencrypt'; allowed: 'edge'"),
+        ({"tls": "acme"}, "key 'tls' is 'acme' but server_names has _: the HTTP-01"),
+        ({"tls": "acme", "server_names": ["shop.example", "192.0.2.7"]}, "server_names has 192.0.2.7:"),
+        ({"tls": "acme", "server_names": ["*.shop.example"]}, "server_names has *.shop.example:"),
     ],
 )
 def test_a_bad_entry_is_refused_naming_the_app_and_the_key(changes: dict, words: str) -> None:
     errors = flask_app_errors(entry(**changes))
     assert any(words in error for error in errors), errors
+
+
+def test_acme_takes_dns_names() -> None:
+    assert flask_app_errors(entry(tls="acme", server_names=["shop.example", "www.shop.example"])) == []
 
 
 def test_missing_required_keys_are_named() -> None:

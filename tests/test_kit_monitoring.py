@@ -39,6 +39,12 @@ def test_with_tls_each_apps_certificate_is_probed_by_its_name() -> None:
     assert (apps[0]["tls_address"], apps[0]["tls_server_name"]) == ("127.0.0.1:8443", "shop.example.com")
 
 
+def test_an_app_with_its_own_acme_certificate_is_probed_over_tls() -> None:
+    apps = exporter_apps({"flask_apps": [{**APPS[0], "tls": "acme"}, APPS[1]]})
+    assert (apps[0]["tls_address"], apps[0]["tls_server_name"]) == ("127.0.0.1:443", "shop.example.com")
+    assert apps[1]["tls_address"] == ""
+
+
 def test_nginx_is_exported_where_the_kit_runs_it() -> None:
     assert nginx_status_url({}, ["web"]) == "http://127.0.0.1:8090/stub_status"
     assert nginx_status_url({"nginx_status_listen": ""}, ["web"]) == ""

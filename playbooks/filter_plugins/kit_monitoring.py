@@ -38,9 +38,10 @@ def _get(host_vars: dict, name: str) -> object:
 def exporter_apps(host_vars: dict) -> list[dict]:
     """Return the exporters role's exporters_apps for a web host: each app's probe through its own Nginx."""
     port = _get(host_vars, "nginx_listen_port")
-    tls = bool(_get(host_vars, "nginx_tls"))
     apps = []
     for app in host_vars.get("flask_apps", []):
+        # HTTPS with the edge's certificate, or the app's own from the ACME CA.
+        tls = bool(_get(host_vars, "nginx_tls")) or app.get("tls") == "acme"
         health = {**HEALTH, **app.get("health", {})}
         names = [n for n in app.get("server_names", ["_"]) if n != "_"]
         host = names[0] if names else "localhost"

@@ -1,11 +1,16 @@
 """An operator's typo stops the run with a message naming the app, the key
 and what is allowed, and the host is left exactly as it was."""
 
+import datetime
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from conftest import APPS, GUESTBOOK, PROJECT, SAMPLE, apps_with, deployed_state, http_get, run_playbook
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 def app_vars(app: str, /, **keys) -> dict:
@@ -24,6 +29,34 @@ def stale_source(tmp_path: Path) -> str:
     text = (PROJECT / "app/pyproject.toml").read_text()
     (copy / "pyproject.toml").write_text(text.replace('"flask>=3.1,<4"', '"flask>=3.1,<4", "itsdangerous>=2"'))
     return str(copy)
+
+
+def operator_tls(tmp_path: Path, *, expired: bool = False, other_key: bool = False) -> dict:
+    """nginx_tls with a certificate and key made here: expired, or with the key of another certificate."""
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kit.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+    start, end = (now - 30 * day, now - day) if expired else (now - day, now + 30 * day)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .sign(key, hashes.SHA256())
+    )
+    kind = "expired" if expired else "mismatched"
+    cert_file, key_file = tmp_path / f"{kind}.crt", tmp_path / f"{kind}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        (other if other_key else key).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return {"nginx_tls": True, "nginx_tls_certificate": str(cert_file), "nginx_tls_certificate_key": str(key_file)}
 
 
 # (extra vars, or a function of tmp_path giving them; words the error message must contain)
@@ -112,6 +145,22 @@ BAD_INPUTS = {
     "tls without a certificate": (
         {"nginx_tls": True},
         ["nginx_tls is on but nginx_tls_certificate ('') and nginx_tls_certificate_key ('')", "self_signed"],
+    ),
+    "certificate with another's key": (
+        lambda tmp_path: operator_tls(tmp_path, other_key=True),
+        [
+            "mismatched.crt' and nginx_tls_certificate_key",
+            "mismatched.key' are not fit to serve",
+            "the key is not the private key of the first certificate",
+        ],
+    ),
+    "expired certificate": (
+        lambda tmp_path: operator_tls(tmp_path, expired=True),
+        ["expired.crt' and nginx_tls_certificate_key", "certificate 1 of the chain has expired"],
+    ),
+    "acme for an ip address": (
+        app_vars(SAMPLE, tls="acme"),
+        ["app 'sample_app': key 'tls' is 'acme' but server_names has", "the HTTP-01 challenge proves DNS names"],
     ),
     "timeouts misordered": (
         with_gunicorn(SAMPLE, timeout=90),

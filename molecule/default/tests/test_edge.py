@@ -211,3 +211,13 @@ def test_text_answers_are_compressed_for_clients_that_accept_it(address):
         body = compressed.read()
     assert len(body) < len(page)
     assert gzip.decompress(body).startswith(b"<!doctype html>")
+
+
+def test_a_host_booted_with_ipv6_disabled_serves_on_ipv4(host, address):
+    # The instance boots with IPv6 off (molecule.yml's sysctls): Nginx must
+    # not listen on [::], where it would fail to start, and still serve.
+    assert host.file("/proc/sys/net/ipv6/conf/all/disable_ipv6").content_string.strip() == "1"
+    assert "listen [::]" not in host.check_output("nginx -T 2>/dev/null")
+    assert host.socket("tcp://0.0.0.0:80").is_listening
+    for app, name in HOSTS.items():
+        assert http_get(f"http://{address}/healthz", host=name).status == 200, app

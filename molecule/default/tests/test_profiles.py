@@ -1,15 +1,16 @@
-"""Each Gunicorn profile, converged in turn, shows its size in the process table.
+"""Each Gunicorn profile shows its size in the process table.
 
-The module converges the sample app with gthread, then gevent, then returns
-to its inventory's profile (sync), so the other suites see the host as
-Molecule left it. The app's CPUs are its cpu_weight share of the host's.
+The inventory runs the guestbook on gthread and the sample app on sync; the
+module converges the sample app with gevent, then returns it to sync, so
+the other suites see the host as Molecule left it. An app's CPUs are its
+cpu_weight share of the host's.
 """
 
 import math
 import threading
 
 import pytest
-from conftest import SAMPLE, app_cpus, apps_with, http_get, live_unit, run_playbook, settled_workers
+from conftest import GUESTBOOK, HOSTS, SAMPLE, app_cpus, apps_with, http_get, live_unit, run_playbook, settled_workers
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +29,15 @@ def converge_profile():
         assert run_playbook().returncode == 0
 
 
-def test_gthread_runs_cpus_plus_one_workers_of_four_threads(host, address, facts, converge_profile):
-    converge_profile("gthread")
-    expected = math.ceil(app_cpus(facts, SAMPLE)) + 1
-    pids = settled_workers(host, expected)
+def test_gthread_runs_cpus_plus_one_workers_of_four_threads(host, address, facts):
+    expected = math.ceil(app_cpus(facts, GUESTBOOK)) + 1
+    pids = settled_workers(host, expected, app=GUESTBOOK)
     assert len(pids) == expected
     # Threads start on demand: keep every thread of every worker busy, then count.
     busy = [
-        threading.Thread(target=http_get, args=(f"http://{address}/sleep/3000",), kwargs={"timeout": 30})
+        threading.Thread(
+            target=http_get, args=(f"http://{address}/wait/3000",), kwargs={"timeout": 30, "host": HOSTS[GUESTBOOK]}
+        )
         for _ in range(expected * 4 * 2)
     ]
     for request in busy:

@@ -1,28 +1,81 @@
-"""With nginx_tls on (a self-signed certificate): TLS 1.2 and 1.3 with HTTP/2,
-no TLS 1.0 or 1.1, HTTP redirected to HTTPS.
+"""HTTPS: the edge's certificate (nginx_tls, self-signed here) for the sample
+app, and the guestbook's own from an ACME CA: TLS 1.2 and 1.3 with HTTP/2,
+no TLS 1.0 or 1.1, HTTP redirected to HTTPS, renewals that reload Nginx.
 
-The module converges with TLS on and a new release (so a slot switch
-happens with TLS on), then back, so the other suites see the host as
-Molecule left it.
+The ACME CA is Debian's pebble (Let's Encrypt's test server), run on the
+instance's loopback for this module only (fixtures/pebble). The module
+converges with TLS on, the guestbook on ACME and a new release (so a slot
+switch happens with TLS on), then back, so the other suites see the host
+as Molecule left it.
 """
 
 import http.client
 import socket
 import ssl
+import time
 
 import pytest
-from conftest import PROJECT, apps_with, live_release, new_release_of, run_playbook
+from conftest import PROJECT, apps_with, live_release, new_release_of, recap_changed, run_playbook
+
+PEBBLE = PROJECT / "molecule/default/fixtures/pebble"
+ACME_NAME = "guestbook.test"
+MODERN = [(ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")]
 
 
 @pytest.fixture(scope="module")
-def tls_on(tmp_path_factory):
+def pebble(host):
+    """pebble on the instance's loopback, validating HTTP-01 on port 80, and the test name resolving there."""
+    assert host.run("DEBIAN_FRONTEND=noninteractive apt-get install -y -q pebble").rc == 0
+    # pebble keeps nothing between starts: certbot's account and
+    # certificates from an earlier one (a rerun of this module) are void.
+    host.run("mkdir -p /etc/pebble; systemctl stop kit-test-pebble; rm -rf /etc/letsencrypt")
+    for name in ("pebble-config.json", "cert.pem", "key.pem", "ca.pem"):
+        copied = host.ansible("copy", f"src={PEBBLE / name} dest=/etc/pebble/{name} mode=0600", check=False)
+        assert not copied.get("failed"), copied
+    named = host.ansible("lineinfile", f"path=/etc/hosts line='127.0.0.1 {ACME_NAME}' unsafe_writes=true", check=False)
+    assert not named.get("failed"), named
+    # No random sleeps before validations, no nonces refused at random:
+    # a test of the kit, not of certbot's retries.
+    started = host.run(
+        "systemd-run --collect --unit kit-test-pebble --setenv PEBBLE_VA_NOSLEEP=1 --setenv PEBBLE_WFE_NONCEREJECT=0"
+        " /usr/bin/pebble -config /etc/pebble/pebble-config.json"
+    )
+    assert started.rc == 0, started.stderr
+    for _ in range(100):
+        if host.socket("tcp://127.0.0.1:14000").is_listening:
+            break
+        time.sleep(0.2)
+    yield {
+        "nginx_acme_directory": "https://127.0.0.1:14000/dir",
+        "nginx_acme_ca_bundle": str(PEBBLE / "ca.pem"),
+    }
+    host.run("systemctl stop kit-test-pebble")
+
+
+@pytest.fixture(scope="module")
+def tls_vars(tmp_path_factory, pebble):
     # With a new release of the sample app: the switch happens with TLS on.
     newer = new_release_of(PROJECT / "app", tmp_path_factory.mktemp("tls"), "1.0.4")
-    apps = apps_with(sample_app={"source": {"path": newer}})
-    run = run_playbook(extra_vars={"nginx_tls": True, "nginx_tls_self_signed": True, "flask_apps": apps})
+    apps = apps_with(sample_app={"source": {"path": newer}}, guestbook={"tls": "acme"})
+    return {"nginx_tls": True, "nginx_tls_self_signed": True, "flask_apps": apps, **pebble}
+
+
+@pytest.fixture(scope="module")
+def tls_on(tls_vars):
+    run = run_playbook(extra_vars=tls_vars)
     assert run.returncode == 0, run.stdout[-3000:]
     yield
     assert run_playbook().returncode == 0
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host, tls_on) -> str:
+    """The root pebble issues under (made afresh each time it starts), from its management port."""
+    fetch = (
+        "import ssl, urllib.request; context = ssl.create_default_context(cafile='/etc/pebble/ca.pem');"
+        " print(urllib.request.urlopen('https://127.0.0.1:15000/roots/0', context=context).read().decode())"
+    )
+    return host.check_output(f'python3 -c "{fetch}"')
 
 
 def handshake(address, version, alpn=None, server_name="kit.test"):
@@ -41,9 +94,7 @@ def handshake(address, version, alpn=None, server_name="kit.test"):
         return tls.version(), tls.selected_alpn_protocol()
 
 
-@pytest.mark.parametrize(
-    ("version", "name"), [(ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")]
-)
+@pytest.mark.parametrize(("version", "name"), MODERN)
 def test_modern_tls_handshakes(address, tls_on, version, name):
     assert handshake(address, version)[0] == name
 
@@ -100,3 +151,50 @@ def test_a_deploy_with_tls_on_passes_its_health_check_through_nginx(host, tls_on
     # Nginx went to loopback, where no TLS server name picks the site, and
     # the HTTP server answered it from there.
     assert live_release(host).startswith("1.0.4-")
+
+
+@pytest.mark.parametrize(("version", "name"), MODERN)
+def test_the_acme_certificate_is_served_and_verifies_to_the_cas_root(address, pebble_root, version, name):
+    # A client that trusts the CA's root only, checking the name: the
+    # certificate certbot got, not the stand-in the site started with.
+    context = ssl.create_default_context(cadata=pebble_root)
+    context.minimum_version = context.maximum_version = version
+    with (
+        socket.create_connection((address, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=ACME_NAME) as tls,
+    ):
+        issuer = dict(pair[0] for pair in tls.getpeercert()["issuer"])
+        tls.sendall(f"GET /healthz HTTP/1.1\r\nHost: {ACME_NAME}\r\nConnection: close\r\n\r\n".encode())
+        reply = http.client.HTTPResponse(tls)
+        reply.begin()
+        assert (tls.version(), reply.status) == (name, 200)
+    print(f"\n[acme] {name}, issued by {issuer.get('commonName')}")
+    assert "Pebble" in issuer.get("commonName", "")
+
+
+def test_a_renewal_dry_run_succeeds_and_reloads_nginx(host, pebble, tls_on):
+    # As certbot's timer runs it (its unit's environment: the CA bundle).
+    environment = host.check_output("systemctl show -P Environment certbot.service")
+    assert "REQUESTS_CA_BUNDLE=" in environment
+    workers = host.check_output("pgrep -f 'nginx: worker process'").split()
+    # A dry run goes to Let's Encrypt's staging CA unless told the server
+    # (a real renewal uses the one the certificate came from); without a
+    # terminal certbot first sleeps up to 8 minutes, as the timer's runs do.
+    renew = host.run(
+        f"env {environment} certbot renew --dry-run --no-random-sleep-on-renew"
+        f" --server {pebble['nginx_acme_directory']}"
+    )
+    assert renew.rc == 0, renew.stdout + renew.stderr
+    assert "all simulated renewals succeeded" in (renew.stdout + renew.stderr).lower()
+    # The post hook tested the configuration and reloaded: new workers.
+    for _ in range(50):
+        after = host.check_output("pgrep -f 'nginx: worker process'").split()
+        if not set(after) & set(workers):
+            break
+    assert not set(after) & set(workers)
+
+
+def test_a_second_converge_with_acme_changes_nothing(tls_on, tls_vars):
+    run = run_playbook(extra_vars=tls_vars)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert recap_changed(run.stdout) == 0, run.stdout[-3000:]

@@ -15,6 +15,8 @@ from typing import Any
 NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 WSGI_APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?$")
 SERVER_NAME = re.compile(r"^(_|[A-Za-z0-9*.-]+)$")
+# Server names an ACME CA cannot validate by HTTP-01: any, wildcards, IP addresses.
+NOT_ACME = re.compile(r"^_$|[*]|^[.]|^[0-9.]+$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A response header name (RFC 9110 token).
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -87,7 +89,12 @@ DEFAULTS: dict[str, Any] = {
     "wheelhouse": "",
     "maintenance_page": "",
     "headers": {},
+    "tls": "edge",
 }
+# Where an app's HTTPS certificate comes from: the edge's (nginx_tls), or
+# its own from an ACME CA (certbot, the HTTP-01 challenge).
+TLS_SOURCES = ("edge", "acme")
+
 HOOK_PHASES = ("before_switch",)
 
 
@@ -227,6 +234,20 @@ def flask_app_errors(app: Any) -> list[str]:
             f"{where} key 'headers' is {headers!r}; allowed: a dict of response header name to value (no double"
             " quotes), or to null or '' to drop one of nginx_security_headers"
         )
+    tls = app.get("tls", DEFAULTS["tls"])
+    if tls not in TLS_SOURCES:
+        errors.append(
+            f"{where} key 'tls' is {tls!r}; allowed: 'edge' (the host's nginx_tls certificate) or 'acme'"
+            " (its own certificate from nginx_acme_directory)"
+        )
+    elif tls == "acme" and isinstance(names, list):
+        refused = [str(n) for n in names if NOT_ACME.search(str(n))]
+        if refused:
+            errors.append(
+                f"{where} key 'tls' is 'acme' but server_names has {', '.join(refused)}: the HTTP-01 challenge"
+                " proves DNS names only; allowed: DNS names (no '_', wildcard or IP address) that reach this"
+                " host, or tls: edge"
+            )
     if not isinstance(app.get("maintenance_page", ""), str):
         errors.append(
             f"{where} key 'maintenance_page' is {app['maintenance_page']!r}; allowed: an HTML file's path, or ''"
