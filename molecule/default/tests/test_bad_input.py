@@ -162,6 +162,10 @@ BAD_INPUTS = {
         app_vars(SAMPLE, tls="acme"),
         ["app 'sample_app': key 'tls' is 'acme' but server_names has", "the HTTP-01 challenge proves DNS names"],
     ),
+    "acme off port 80": (
+        {**app_vars(GUESTBOOK, tls="acme"), "nginx_listen_port": 8080},
+        ["app 'guestbook' has tls: acme but nginx_listen_port is 8080", "HTTP-01 challenge on port 80 only"],
+    ),
     "timeouts misordered": (
         with_gunicorn(SAMPLE, timeout=90),
         ["app 'sample_app': gunicorn timeout (90)", "nginx_proxy_read_timeout (60)"],

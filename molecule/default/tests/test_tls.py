@@ -5,8 +5,10 @@ no TLS 1.0 or 1.1, HTTP redirected to HTTPS, renewals that reload Nginx.
 The ACME CA is Debian's pebble (Let's Encrypt's test server), run on the
 instance's loopback for this module only (fixtures/pebble). The module
 converges with TLS on, the guestbook on ACME and a new release (so a slot
-switch happens with TLS on), then back, so the other suites see the host
-as Molecule left it.
+switch happens with TLS on); then with nginx_tls off and a second name for
+the guestbook (a new certificate); then twice the same (nothing changes);
+then back, so the other suites see the host as Molecule left it (and the
+guestbook's certificate deleted from certbot).
 """
 
 import http.client
@@ -15,10 +17,10 @@ import ssl
 import time
 
 import pytest
-from conftest import PROJECT, apps_with, live_release, new_release_of, recap_changed, run_playbook
+from conftest import GUESTBOOK, PROJECT, apps_with, live_release, new_release_of, recap_changed, run_playbook
 
 PEBBLE = PROJECT / "molecule/default/fixtures/pebble"
-ACME_NAME = "guestbook.test"
+ACME_NAME, WWW_NAME = "guestbook.test", "www.guestbook.test"
 MODERN = [(ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")]
 
 
@@ -32,7 +34,9 @@ def pebble(host):
     for name in ("pebble-config.json", "cert.pem", "key.pem", "ca.pem"):
         copied = host.ansible("copy", f"src={PEBBLE / name} dest=/etc/pebble/{name} mode=0600", check=False)
         assert not copied.get("failed"), copied
-    named = host.ansible("lineinfile", f"path=/etc/hosts line='127.0.0.1 {ACME_NAME}' unsafe_writes=true", check=False)
+    named = host.ansible(
+        "lineinfile", f"path=/etc/hosts line='127.0.0.1 {ACME_NAME} {WWW_NAME}' unsafe_writes=true", check=False
+    )
     assert not named.get("failed"), named
     # No random sleeps before validations, no nonces refused at random:
     # a test of the kit, not of certbot's retries.
@@ -61,11 +65,13 @@ def tls_vars(tmp_path_factory, pebble):
 
 
 @pytest.fixture(scope="module")
-def tls_on(tls_vars):
+def tls_on(host, tls_vars):
     run = run_playbook(extra_vars=tls_vars)
     assert run.returncode == 0, run.stdout[-3000:]
     yield
     assert run_playbook().returncode == 0
+    # The guestbook has no tls: acme again: certbot stops renewing its certificate.
+    assert not host.file("/etc/letsencrypt/renewal/guestbook.conf").exists
 
 
 @pytest.fixture(scope="module")
@@ -153,23 +159,29 @@ def test_a_deploy_with_tls_on_passes_its_health_check_through_nginx(host, tls_on
     assert live_release(host).startswith("1.0.4-")
 
 
-@pytest.mark.parametrize(("version", "name"), MODERN)
-def test_the_acme_certificate_is_served_and_verifies_to_the_cas_root(address, pebble_root, version, name):
-    # A client that trusts the CA's root only, checking the name: the
-    # certificate certbot got, not the stand-in the site started with.
-    context = ssl.create_default_context(cadata=pebble_root)
+def verified_get(address, root, name, version=ssl.TLSVersion.TLSv1_3):
+    """GET /healthz over TLS, trusting the CA's root only and checking the name: (version, status, issuer)."""
+    context = ssl.create_default_context(cadata=root)
     context.minimum_version = context.maximum_version = version
     with (
         socket.create_connection((address, 443), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=ACME_NAME) as tls,
+        context.wrap_socket(raw, server_hostname=name) as tls,
     ):
         issuer = dict(pair[0] for pair in tls.getpeercert()["issuer"])
-        tls.sendall(f"GET /healthz HTTP/1.1\r\nHost: {ACME_NAME}\r\nConnection: close\r\n\r\n".encode())
+        tls.sendall(f"GET /healthz HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
         reply = http.client.HTTPResponse(tls)
         reply.begin()
-        assert (tls.version(), reply.status) == (name, 200)
-    print(f"\n[acme] {name}, issued by {issuer.get('commonName')}")
-    assert "Pebble" in issuer.get("commonName", "")
+        return tls.version(), reply.status, issuer.get("commonName", "")
+
+
+@pytest.mark.parametrize(("version", "name"), MODERN)
+def test_the_acme_certificate_is_served_and_verifies_to_the_cas_root(address, pebble_root, version, name):
+    # The certificate certbot got, not the edge's self-signed one the site
+    # was served with until then.
+    served, status, issuer = verified_get(address, pebble_root, ACME_NAME, version)
+    print(f"\n[acme] {served}, issued by {issuer}")
+    assert (served, status) == (name, 200)
+    assert "Pebble" in issuer
 
 
 def test_a_renewal_dry_run_succeeds_and_reloads_nginx(host, pebble, tls_on):
@@ -191,10 +203,33 @@ def test_a_renewal_dry_run_succeeds_and_reloads_nginx(host, pebble, tls_on):
         after = host.check_output("pgrep -f 'nginx: worker process'").split()
         if not set(after) & set(workers):
             break
+        time.sleep(0.2)
     assert not set(after) & set(workers)
 
 
-def test_a_second_converge_with_acme_changes_nothing(tls_on, tls_vars):
-    run = run_playbook(extra_vars=tls_vars)
+@pytest.fixture(scope="module")
+def renamed_vars(tls_vars):
+    """The guestbook with one more name, and nginx_tls off: the sample app on plain HTTP again."""
+    apps = [dict(app, server_names=[ACME_NAME, WWW_NAME]) if app["name"] == GUESTBOOK else app
+            for app in tls_vars["flask_apps"]]  # fmt: skip
+    return {**tls_vars, "nginx_tls": False, "nginx_tls_self_signed": False, "flask_apps": apps}
+
+
+def test_a_new_name_gets_a_new_certificate_served_at_once(address, tls_on, pebble_root, renamed_vars):
+    run = run_playbook(extra_vars=renamed_vars)
+    assert run.returncode == 0, run.stdout[-3000:]
+    # Reissued for both names and served without another run; with
+    # nginx_tls off only the ACME site is on HTTPS.
+    for name in (ACME_NAME, WWW_NAME):
+        assert verified_get(address, pebble_root, name)[1] == 200, name
+    for name, status in ((WWW_NAME, 301), ("kit.test", 200)):
+        conn = http.client.HTTPConnection(address, timeout=10)
+        conn.request("GET", "/healthz", headers={"Host": name})
+        assert conn.getresponse().status == status, name
+        conn.close()
+
+
+def test_a_second_converge_with_acme_changes_nothing(address, pebble_root, renamed_vars):
+    run = run_playbook(extra_vars=renamed_vars)
     assert run.returncode == 0, run.stdout[-3000:]
     assert recap_changed(run.stdout) == 0, run.stdout[-3000:]
