@@ -57,9 +57,14 @@ molecule: testbed ## molecule test (default scenario)
 
 test: lint unit molecule ## Everything that proves the kit
 
-bench: demo ## Slowloris direct vs through Nginx, and deploys (slot switch vs restart) under load; prints figures
-	python benchmarks/slowloris.py
-	python benchmarks/deploy.py
+$(VENV)/.bench: $(VENV)/.installed requirements/bench.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	touch $@
+
+bench: demo $(VENV)/.bench ## The report (benchmarks/results/<date>/: Nginx overhead, CPU- and I/O-bound scaling, plots), slowloris, deploys
+	python benchmarks/report.py --out benchmarks/results/$$(date -u +%F)
+	python benchmarks/slowloris.py --json benchmarks/results/$$(date -u +%F)/slowloris.json
+	python benchmarks/deploy.py --json benchmarks/results/$$(date -u +%F)/deploys.json
 
 docs: venv ## Render each role README's variables table from its argument spec
 	python tests/role_docs.py

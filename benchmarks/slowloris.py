@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import subprocess
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 BENCH_UNIT = "kit-bench-gunicorn"
@@ -46,18 +47,23 @@ def vm_address(vm: str) -> str:
     ).stdout.strip()
 
 
-def start_direct_gunicorn(vm: str, port: int) -> None:
-    """Serve the app with the service's own config on TCP, bypassing Nginx."""
+def start_direct_gunicorn(vm: str, port: int, *options: str, environment: tuple[str, ...] = ()) -> None:
+    """Serve the app with the service's own config on TCP, bypassing Nginx.
+
+    ``options`` (Gunicorn's command line, e.g. "--workers", "3") override the
+    config file; ``environment`` adds NAME=value settings to the app's own.
+    """
     vm_exec(vm, "systemctl", "stop", BENCH_UNIT, check=False)
     vm_exec(
         vm, "systemd-run", f"--unit={BENCH_UNIT}", "--collect",
         "--property=User=sample_app", "--property=Group=sample_app",
         "--property=EnvironmentFile=/etc/sample_app/app.env",
+        *(f"--property=Environment={setting}" for setting in environment),
         f"--property=RuntimeDirectory={BENCH_UNIT}",
         "--property=WorkingDirectory=/opt/sample_app/current",
         GUNICORN, "--config", "/etc/gunicorn/sample_app.conf.py", "--bind", f"0.0.0.0:{port}",
         "--pid", f"/run/{BENCH_UNIT}/gunicorn.pid", "--worker-tmp-dir", f"/run/{BENCH_UNIT}",
-        "--control-socket", f"/run/{BENCH_UNIT}/gunicorn.ctl",
+        "--control-socket", f"/run/{BENCH_UNIT}/gunicorn.ctl", *options,
     )  # fmt: skip
 
 
@@ -99,6 +105,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=35, help="length of each attack")
     parser.add_argument("--connections", type=int, default=8000, help="connections opened per attack")
     parser.add_argument("--rate", type=int, default=300, help="connections opened per second")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     address = vm_address(args.vm)
@@ -119,6 +126,9 @@ def main() -> None:
     print(f"{'target':<26}{'attack s':>9}{'unavailable s':>15}{'peak conns':>12}")
     for r in results:
         print(f"{r.target:<26}{r.seconds:>9}{r.unavailable:>15}{r.peak_connections:>12}")
+    if args.json:
+        attack_settings = {"connections": args.connections, "rate": args.rate, "seconds": args.seconds}
+        args.json.write_text(json.dumps({"attack": attack_settings, "results": [asdict(r) for r in results]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from flask.testing import FlaskClient
 
@@ -46,6 +47,22 @@ def test_sleep_endpoint_is_off_by_default(client: FlaskClient) -> None:
 def test_sleep_endpoint_when_enabled(app) -> None:
     app.config["TEST_ENDPOINTS"] = True
     assert app.test_client().get("/sleep/5").json == {"slept_ms": 5}
+
+
+def test_work_endpoints_are_off_by_default(client: FlaskClient) -> None:
+    assert client.get("/work/cpu?ms=1").status_code == 404
+    assert client.get("/work/io?ms=1").status_code == 404
+
+
+def test_work_endpoints_spend_cpu_or_wait(app) -> None:
+    app.config["TEST_ENDPOINTS"] = True
+    client = app.test_client()
+    started = time.thread_time()
+    assert client.get("/work/cpu?ms=20").json["cpu_ms"] == 20
+    assert time.thread_time() - started >= 0.02
+    started = time.monotonic()
+    assert client.get("/work/io?ms=20").json == {"io_ms": 20}
+    assert time.monotonic() - started >= 0.02
 
 
 def test_headers_endpoint_is_off_by_default(client: FlaskClient) -> None:

@@ -51,6 +51,37 @@ def sleep(ms: int) -> dict[str, int]:
     return {"slept_ms": min(ms, 10_000)}
 
 
+def _work_ms() -> int:
+    """Read the ``ms`` query parameter of the /work endpoints (0 to 10,000); 404 without TEST_ENDPOINTS."""
+    if not current_app.config.get("TEST_ENDPOINTS"):
+        abort(404)
+    return max(0, min(request.args.get("ms", 10, type=int) or 0, 10_000))
+
+
+@bp.get("/work/cpu")
+def work_cpu() -> dict[str, int]:
+    """Compute for ``ms`` milliseconds of this thread's CPU time: a CPU-bound request (TEST_ENDPOINTS only).
+
+    For the benchmarks (benchmarks/report.py): it holds the GIL, so only more
+    processes, not more threads, serve more of these at once.
+    """
+    ms = _work_ms()
+    end = time.thread_time() + ms / 1000
+    rounds = 0
+    while time.thread_time() < end:
+        sum(i * i for i in range(1000))
+        rounds += 1
+    return {"cpu_ms": ms, "rounds": rounds}
+
+
+@bp.get("/work/io")
+def work_io() -> dict[str, int]:
+    """Wait ``ms`` milliseconds as for a database or an API: an I/O-bound request (TEST_ENDPOINTS only)."""
+    ms = _work_ms()
+    time.sleep(ms / 1000)
+    return {"io_ms": ms}
+
+
 @bp.get("/headers")
 def headers() -> dict[str, str]:
     """Echo the request headers the app received (TEST_ENDPOINTS only).
