@@ -29,6 +29,7 @@ import datetime
 import json
 import re
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +37,10 @@ from pathlib import Path
 from slowloris import BENCH_UNIT, start_direct_gunicorn, vm_exec
 
 PROJECT = Path(__file__).resolve().parents[1]
+# wrk's figures are read as the tuner reads them (roles/gunicorn, tasks/tune.yml).
+sys.path.insert(0, str(PROJECT / "roles/gunicorn/filter_plugins"))
+from gunicorn_sizing import wrk_figures  # noqa: E402
+
 DIRECT, PROXIED = "127.0.0.1:8000", "127.0.0.1:8081"
 BENCH_SITE = "/etc/nginx/conf.d/kit-bench.conf"
 # The kit's proxy settings (roles/nginx), to the bench Gunicorn.
@@ -59,7 +64,6 @@ server {
     }
 }
 """
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
 @dataclass
@@ -81,21 +85,7 @@ def wrk(vm: str, label: str, url: str, connections: int, seconds: int) -> Point:
         "--timeout", "10s", "--latency", url,
     )  # fmt: skip
 
-    def latency(percent: str) -> float:
-        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE).groups()
-        return round(float(value) * UNITS[unit], 3)
-
-    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    point = Point(
-        label=label,
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        p50_ms=latency("50"),
-        p99_ms=latency("99"),
-        requests=int(re.search(r"(\d+) requests in", out).group(1)),
-        errors=(int(failed.group(1)) if failed else 0)
-        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
-    )
+    point = Point(label=label, **wrk_figures(out))
     print(f"  {label:<34}{point.requests_per_second:>10.0f} req/s  p50 {point.p50_ms:>8.2f} ms"
           f"  p99 {point.p99_ms:>8.2f} ms  errors {point.errors}")  # fmt: skip
     return point

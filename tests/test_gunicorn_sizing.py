@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from gunicorn_sizing import cgroup_limits
+from gunicorn_sizing import cgroup_limits, wrk_figures
 from gunicorn_sizing import gunicorn_sizing as size
+from gunicorn_sizing import gunicorn_tune_grid as tune_grid
+from gunicorn_sizing import gunicorn_tune_key as tune_key
+from gunicorn_sizing import gunicorn_tune_pick as tune_pick
 
 GIB = 1024
 
@@ -129,3 +132,90 @@ V1_PERIOD = "/sys/fs/cgroup/cpu/cpu.cfs_period_us"
 def test_cgroup_limits(files, expected):
     limits = cgroup_limits(files)
     assert (limits["cpu_quota"], limits["memory_limit_mb"]) == expected
+
+
+WRK_OUTPUT = """\
+Running 2s test @ http://127.0.0.1:8089/
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.21ms    2.10ms  40.12ms   90.00%
+  Latency Distribution
+     50%    4.80ms
+     75%    5.90ms
+     90%    7.20ms
+     99%    1.20s
+  5980 requests in 2.00s, 1.10MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   2990.12
+Transfer/sec:    561.00KB
+"""
+
+
+def test_wrk_figures_read_throughput_percentiles_and_every_error():
+    assert wrk_figures(WRK_OUTPUT) == {
+        "requests_per_second": 2990.12,
+        "p50_ms": 4.8,
+        "p99_ms": 1200.0,
+        "requests": 5980,
+        "errors": 4 + 2 + 1,
+    }
+
+
+def test_wrk_figures_refuse_what_is_not_wrk_output():
+    with pytest.raises(ValueError, match="not wrk's output"):
+        wrk_figures("unable to connect to 127.0.0.1:8089 Connection refused")
+
+
+HOST = {"nproc": 2, "memory_mb": 4096}
+
+
+def test_tune_grid_defaults_to_the_rules_counts_around_the_cpus():
+    grid = tune_grid(size("sync", **HOST), ["sync", "gthread"], [], [4, 16], **HOST)
+    counts = sorted({p["workers"] for p in grid["points"]})
+    assert counts == [2, 3, 5, 8]  # CPUs, CPUs + 1, 2 x CPUs + 1, 4 x CPUs
+    assert len(grid["points"]) == 4 + 4 * 2  # threads only for gthread
+    assert {p["threads"] for p in grid["points"] if p["profile"] == "sync"} == {1}
+    assert grid["skipped"] == []
+
+
+def test_tune_grid_skips_what_does_not_fit_in_memory():
+    small = {"nproc": 2, "memory_mb": 1024}
+    grid = tune_grid(size("sync", **small), ["sync"], [2, 3, 9], [4], worker_memory_mb=100, **small)
+    # (1024 - 256 reserve) / 2 slots / 100 MiB: 3 workers fit.
+    assert [p["workers"] for p in grid["points"]] == [2, 3]
+    assert grid["skipped"] == [
+        {"profile": "sync", "workers": 9, "threads": 1, "why": "3 workers fit in one slot's memory"}
+    ]
+    assert all(p["memory_max_mb"] >= (p["workers"] + 2) * 100 for p in grid["points"])
+
+
+def run(rps, p99, errors=0):
+    return {"requests_per_second": rps, "p50_ms": p99 / 2, "p99_ms": p99, "requests": 100, "errors": errors}
+
+
+def point(profile, workers, threads=1):
+    return {"profile": profile, "workers": workers, "threads": threads, "memory_max_mb": 1000}
+
+
+def test_tune_pick_takes_the_fastest_mean_within_the_target_without_errors():
+    points = [point("sync", 5), point("gthread", 3, 16), point("gthread", 3, 4), point("sync", 9)]
+    runs = {
+        "sync 5x1": [run(100, 50), run(110, 60)],
+        "gthread 3x16": [run(900, 80), run(700, 90)],  # mean 800
+        "gthread 3x4": [run(850, 300)],  # faster than the mean above, but misses the p99 target
+        "sync 9x1": [run(2000, 10, errors=3)],  # fastest, but failed requests
+    }
+    chosen = tune_pick(points, runs, 250)
+    assert tune_key(chosen["pick"]) == "gthread 3x16"
+    assert chosen["pick"]["requests_per_second"] == 800
+    assert chosen["pick"]["p99_ms"] == 90
+    assert chosen["pick_vs_best"] == round(800 / 900, 3)
+    assert [row["qualifies"] for row in chosen["points"]] == [True, True, False, False]
+
+
+def test_tune_pick_says_how_close_the_grid_came_when_nothing_qualifies():
+    chosen = tune_pick([point("sync", 5), point("sync", 9)], {"sync 5x1": [run(100, 700)]}, 250)
+    assert chosen["pick"] is None
+    assert chosen["best_p99_ms"] == 700
+    assert len(chosen["points"]) == 1  # the point not measured is left out

@@ -104,6 +104,15 @@ BAD_INPUTS = {
         app_vars(SAMPLE, wsgi_app="no_such_module:app"),
         ["app 'sample_app': key 'wsgi_app' ('no_such_module:app') does not load", "No module named 'no_such_module'"],
     ),
+    # This host's Gunicorn settings by app (host_vars; playbooks/tune.yml writes them).
+    "gunicorn_by_app for an unknown app": (
+        {"gunicorn_by_app": {"nosuch": {"workers": 3}}},
+        ["gunicorn_by_app of kit-molecule: keys must be apps of flask_apps (sample_app, guestbook)"],
+    ),
+    "gunicorn_by_app out of range": (
+        {"gunicorn_by_app": {SAMPLE: {"workers": 0}}},
+        ["gunicorn settings of sample_app: workers is 0; allowed: an integer from 1 to 1024"],
+    ),
     "static directory missing": (
         app_vars(GUESTBOOK, static_dir="no-such-dir"),
         ["app 'guestbook': key 'static_dir' is 'no-such-dir'", "not a directory"],

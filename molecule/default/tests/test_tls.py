@@ -4,20 +4,35 @@ no TLS 1.0 or 1.1, HTTP redirected to HTTPS, renewals that reload Nginx.
 
 The ACME CA is Debian's pebble (Let's Encrypt's test server), run on the
 instance's loopback for this module only (fixtures/pebble). The module
-converges with TLS on, the guestbook on ACME and a new release (so a slot
-switch happens with TLS on); then with nginx_tls off and a second name for
+converges with TLS on, the guestbook on ACME and a new release of the
+sample app on the gevent profile by gunicorn_by_app (so a slot switch
+happens with TLS on, and the profile's tests share this converge); then with nginx_tls off and a second name for
 the guestbook (a new certificate); then twice the same (nothing changes);
 then back, so the other suites see the host as Molecule left it (and the
-guestbook's certificate deleted from certbot).
+guestbook's certificate deleted from certbot, and the sample app on sync
+without gevent).
 """
 
 import http.client
+import math
 import socket
 import ssl
 import time
 
 import pytest
-from conftest import GUESTBOOK, PROJECT, apps_with, live_release, new_release_of, recap_changed, run_playbook
+from conftest import (
+    GUESTBOOK,
+    PROJECT,
+    SAMPLE,
+    app_cpus,
+    apps_with,
+    live_release,
+    live_unit,
+    new_release_of,
+    recap_changed,
+    run_playbook,
+    settled_workers,
+)
 
 PEBBLE = PROJECT / "molecule/default/fixtures/pebble"
 ACME_NAME, WWW_NAME = "guestbook.test", "www.guestbook.test"
@@ -61,7 +76,9 @@ def tls_vars(tmp_path_factory, pebble):
     # With a new release of the sample app: the switch happens with TLS on.
     newer = new_release_of(PROJECT / "app", tmp_path_factory.mktemp("tls"), "1.0.4")
     apps = apps_with(sample_app={"source": {"path": newer}}, guestbook={"tls": "acme"})
-    return {"nginx_tls": True, "nginx_tls_self_signed": True, "flask_apps": apps, **pebble}
+    # The sample app on gevent by this host's settings (host_vars, as tune.yml writes them).
+    gevent = {"gunicorn_by_app": {SAMPLE: {"profile": "gevent"}}}
+    return {"nginx_tls": True, "nginx_tls_self_signed": True, "flask_apps": apps, **gevent, **pebble}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +89,9 @@ def tls_on(host, tls_vars):
     assert run_playbook().returncode == 0
     # The guestbook has no tls: acme again: certbot stops renewing its certificate.
     assert not host.file("/etc/letsencrypt/renewal/guestbook.conf").exists
+    # The sample app is back on sync, in a virtualenv without gevent.
+    assert 'worker_class = "sync"' in host.file("/etc/gunicorn/sample_app.conf.py").content_string
+    assert host.run("/opt/sample_app/current/venv/bin/python -c 'import gevent'").rc != 0
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +177,17 @@ def test_a_deploy_with_tls_on_passes_its_health_check_through_nginx(host, tls_on
     # Nginx went to loopback, where no TLS server name picks the site, and
     # the HTTP server answered it from there.
     assert live_release(host).startswith("1.0.4-")
+
+
+def test_gevent_runs_one_worker_per_cpu_with_gevent_installed(host, facts, tls_on):
+    expected = max(2, math.ceil(app_cpus(facts, SAMPLE)))
+    assert len(settled_workers(host, expected)) == expected
+    assert host.run("/opt/sample_app/current/venv/bin/python -c 'import gevent'").rc == 0
+    assert 'worker_class = "gevent"' in host.file("/etc/gunicorn/sample_app.conf.py").content_string
+    unit = live_unit(host)
+    since = host.check_output(f"systemctl show -P ActiveEnterTimestamp {unit}")
+    journal = host.check_output(f"journalctl -u {unit} --since '{since}' --no-pager")
+    assert "Using worker: gevent" in journal
 
 
 def verified_get(address, root, name, version=ssl.TLSVersion.TLSv1_3):

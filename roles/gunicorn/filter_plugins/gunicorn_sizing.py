@@ -1,4 +1,7 @@
-"""Gunicorn sizing from a host's CPUs and memory: the ``gunicorn_sizing`` filter.
+"""Gunicorn sizing from a host's CPUs and memory, and the empirical tuner's filters.
+
+``gunicorn_sizing`` applies the rule; ``gunicorn_tune_grid``, ``wrk_figures``
+and ``gunicorn_tune_pick`` serve the tuner (tasks/tune.yml), which measures.
 
 The rule of thumb (2 x CPUs + 1 sync workers) assumes every CPU the host
 reports is usable and that memory is plentiful. Neither holds on a container
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import math
+import re
+import statistics
 from dataclasses import asdict, dataclass
 
 PROFILES = ("sync", "gthread", "gevent")
@@ -174,6 +179,102 @@ def gunicorn_role_arguments(settings: dict) -> dict:
     return {f"gunicorn_{name}": value for name, value in settings.items()}
 
 
+def gunicorn_tune_grid(
+    sizing: dict,
+    profiles: list[str],
+    workers: list[int],
+    threads: list[int],
+    **size_inputs: float | int | None,
+) -> dict:
+    """List the tuner's points: each profile x workers (x threads, for gthread) that fits the memory budget.
+
+    ``sizing`` is the app's own sizing (gunicorn_sizing for its profile): an
+    empty ``workers`` means CPUs, CPUs + 1, 2 x CPUs + 1 and 4 x CPUs of its
+    CPUs. ``size_inputs`` are gunicorn_sizing's host inputs: each point is
+    sized with its workers and threads set, for its MemoryMax and the number
+    of workers that fit in one slot's memory. Returns the points and the
+    skipped ones with why.
+    """
+    cpus = max(1, math.ceil(sizing["cpus"]))
+    counts = sorted(set(workers or [cpus, cpus + 1, 2 * cpus + 1, 4 * cpus]))
+    points, skipped = [], []
+    for profile in profiles:
+        for count in counts:
+            for thread_count in sorted(set(threads)) if profile == "gthread" else [1]:
+                size = gunicorn_sizing(profile, workers=count, threads=thread_count, **size_inputs)
+                point = {"profile": profile, "workers": count, "threads": thread_count}
+                if count > size["memory_cap"]:
+                    skipped.append({**point, "why": f"{size['memory_cap']} workers fit in one slot's memory"})
+                    continue
+                points.append({**point, "memory_max_mb": size["memory_max_mb"]})
+    return {"points": points, "skipped": skipped}
+
+
+WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_figures(output: str) -> dict:
+    """Throughput, p50 and p99 (ms), requests and errors (socket errors and non-2xx/3xx) from ``wrk --latency``."""
+
+    def latency(percent: str) -> float:
+        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if not found:
+            raise ValueError(f"no {percent}% latency in wrk's output: {output[-300:]!r}")
+        return round(float(found.group(1)) * WRK_UNITS[found.group(2)], 3)
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
+    if not rate or not count:
+        raise ValueError(f"not wrk's output: {output[-300:]!r}")
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests_per_second": float(rate.group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "requests": int(count.group(1)),
+        "errors": (int(failed.group(1)) if failed else 0) + (sum(map(int, sockets.groups())) if sockets else 0),
+    }
+
+
+def gunicorn_tune_key(point: dict) -> str:
+    """Name a grid point, e.g. "gthread 3x16": the key of its runs."""
+    return f"{point['profile']} {point['workers']}x{point['threads']}"
+
+
+def gunicorn_tune_pick(points: list[dict], runs: dict[str, list[dict]], p99_ms: float) -> dict:
+    """Choose among the grid's ``points`` by their ``runs`` (wrk_figures, by gunicorn_tune_key).
+
+    A point qualifies when none of its runs failed a request and its worst
+    p99 meets ``p99_ms``; the pick is the qualifying point with the highest
+    mean throughput. ``pick_vs_best`` compares it with the best single run
+    of any qualifying point; ``best_p99_ms`` says how close the grid came
+    when none qualifies. Points not measured are left out.
+    """
+    rows, best = [], 0.0
+    for point in points:
+        measured = runs.get(gunicorn_tune_key(point), [])
+        if not measured:
+            continue
+        row = {
+            **point,
+            "requests_per_second": round(statistics.fmean(run["requests_per_second"] for run in measured), 1),
+            "p50_ms": round(statistics.median(run["p50_ms"] for run in measured), 3),
+            "p99_ms": max(run["p99_ms"] for run in measured),
+            "errors": sum(run["errors"] for run in measured),
+            "runs": len(measured),
+        }
+        row["qualifies"] = row["errors"] == 0 and row["p99_ms"] <= p99_ms
+        if row["qualifies"]:
+            best = max(best, *(run["requests_per_second"] for run in measured))
+        rows.append(row)
+    qualifying = [row for row in rows if row["qualifies"]]
+    if not qualifying:
+        return {"pick": None, "points": rows, "best_p99_ms": min((row["p99_ms"] for row in rows), default=None)}
+    pick = max(qualifying, key=lambda row: row["requests_per_second"])
+    return {"pick": pick, "points": rows, "pick_vs_best": round(pick["requests_per_second"] / best, 3)}
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -184,4 +285,8 @@ class FilterModule:
             "cgroup_limits": cgroup_limits,
             "cgroup_limits_from_slurp": cgroup_limits_from_slurp,
             "gunicorn_role_arguments": gunicorn_role_arguments,
+            "gunicorn_tune_grid": gunicorn_tune_grid,
+            "gunicorn_tune_key": gunicorn_tune_key,
+            "gunicorn_tune_pick": gunicorn_tune_pick,
+            "wrk_figures": wrk_figures,
         }
