@@ -219,3 +219,10 @@ def test_tune_pick_says_how_close_the_grid_came_when_nothing_qualifies():
     assert chosen["pick"] is None
     assert chosen["best_p99_ms"] == 700
     assert len(chosen["points"]) == 1  # the point not measured is left out
+
+
+def test_tune_grid_never_goes_below_the_floor_of_two_workers_and_sizes_gevent_connections():
+    one_cpu = {"nproc": 1, "memory_mb": 4096}
+    grid = tune_grid(size("sync", **one_cpu), ["sync", "gevent"], [], [4], **one_cpu)
+    assert sorted({p["workers"] for p in grid["points"]}) == [2, 3, 4]  # not 1: CPUs, CPUs + 1, 2 x CPUs + 1, 4 x CPUs
+    assert {p["worker_connections"] for p in grid["points"] if p["profile"] == "gevent"} == {1000}

@@ -233,8 +233,10 @@ class Stream:
         return [release for sent, _, status, release in self.answers if sent > first and release != new]
 
 
-def stream(url: str, host: str, until, max_requests: int = 6000, max_seconds: float = 300.0) -> Stream:
-    """GET ``url`` from 4 clients, 10 a second each (under Nginx's 50 r/s per address), until ``until()``.
+def stream(
+    url: str, host: str, until, max_requests: int = 6000, max_seconds: float = 300.0, clients: int = 4
+) -> Stream:
+    """GET ``url`` from ``clients`` clients, 10 a second each (under Nginx's 50 r/s per address), until ``until()``.
 
     Bounded in count and time: it always stops by itself.
     """
@@ -261,7 +263,7 @@ def stream(url: str, host: str, until, max_requests: int = 6000, max_seconds: fl
                 seen.answers.append((sent, time.monotonic() - sent, status, release))
             time.sleep(max(0.0, 0.1 - (time.monotonic() - sent)))
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -270,12 +272,14 @@ def stream(url: str, host: str, until, max_requests: int = 6000, max_seconds: fl
     return seen
 
 
-def under_stream(address: str, action, app: str = SAMPLE, path: str = "/healthz") -> tuple[object, Stream]:
+def under_stream(
+    address: str, action, app: str = SAMPLE, path: str = "/healthz", clients: int = 4
+) -> tuple[object, Stream]:
     """Run ``action()`` (a playbook run) while a stream of requests goes to ``app``; return both."""
     outcome = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("run", action()))
     runner.start()
-    seen = stream(f"http://{address}{path}", HOSTS[app], until=lambda: not runner.is_alive())
+    seen = stream(f"http://{address}{path}", HOSTS[app], until=lambda: not runner.is_alive(), clients=clients)
     runner.join()
     return outcome["run"], seen
 

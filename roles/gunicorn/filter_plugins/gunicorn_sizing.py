@@ -190,13 +190,13 @@ def gunicorn_tune_grid(
 
     ``sizing`` is the app's own sizing (gunicorn_sizing for its profile): an
     empty ``workers`` means CPUs, CPUs + 1, 2 x CPUs + 1 and 4 x CPUs of its
-    CPUs. ``size_inputs`` are gunicorn_sizing's host inputs: each point is
+    CPUs, never below the floor of two workers. ``size_inputs`` are gunicorn_sizing's host inputs: each point is
     sized with its workers and threads set, for its MemoryMax and the number
     of workers that fit in one slot's memory. Returns the points and the
     skipped ones with why.
     """
     cpus = max(1, math.ceil(sizing["cpus"]))
-    counts = sorted(set(workers or [cpus, cpus + 1, 2 * cpus + 1, 4 * cpus]))
+    counts = sorted(set(workers or [max(MIN_WORKERS, n) for n in (cpus, cpus + 1, 2 * cpus + 1, 4 * cpus)]))
     points, skipped = [], []
     for profile in profiles:
         for count in counts:
@@ -206,7 +206,9 @@ def gunicorn_tune_grid(
                 if count > size["memory_cap"]:
                     skipped.append({**point, "why": f"{size['memory_cap']} workers fit in one slot's memory"})
                     continue
-                points.append({**point, "memory_max_mb": size["memory_max_mb"]})
+                points.append(
+                    {**point, "worker_connections": size["worker_connections"], "memory_max_mb": size["memory_max_mb"]}
+                )
     return {"points": points, "skipped": skipped}
 
 
