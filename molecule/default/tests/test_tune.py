@@ -146,12 +146,16 @@ def test_what_an_interrupted_run_left_is_cleared_by_the_next(host, tuned):
     live = live_slot(host)
     idle = {"blue": "green", "green": "blue"}[live]
     left = f"/run/systemd/system/{SAMPLE}@{idle}"
-    host.run(
+    # As the tuner writes them: the socket on TCP; the live release's command
+    # replacing (ExecStart= first) the one the idle slot's own release names.
+    simulated = host.run(
         f"mkdir -p {left}.socket.d {left}.service.d"
         f" && printf '[Socket]\\nListenStream=\\nListenStream=127.0.0.1:8089\\n' > {left}.socket.d/tune.conf"
-        f" && cp /etc/systemd/system/{SAMPLE}@{live}.service.d/release.conf {left}.service.d/tune.conf"
+        f" && {{ printf '[Service]\\nExecStart=\\n'; cat /etc/systemd/system/{SAMPLE}@{live}.service.d/release.conf; }}"
+        f" > {left}.service.d/tune.conf"
         f" && systemctl daemon-reload && systemctl start {SAMPLE}@{idle}.socket {SAMPLE}@{idle}.service"
     )
+    assert simulated.rc == 0, simulated.stderr
     assert host.socket("tcp://127.0.0.1:8089").is_listening
     master = master_pid(host)
     one_point = {**GRID, "gunicorn_tune_profiles": ["sync"], "gunicorn_tune_workers": [2], "gunicorn_tune_finalists": 0}
