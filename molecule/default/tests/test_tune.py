@@ -181,7 +181,10 @@ def test_a_busy_host_is_refused_before_anything_changes(host, tuned):
     assert deployed_state(host) == before
 
 
-def test_a_bad_endpoint_or_app_is_refused(tuned):
+def test_a_bad_app_or_setting_is_refused(tuned):
     run = playbook("tune.yml", "-e", json.dumps({"app": "nosuch", "path": "/"}))
     assert run.returncode != 0
     assert "tune: app 'nosuch' (one of sample_app, guestbook) or path '/'" in one_line(run)
+    run = playbook("tune.yml", "-e", json.dumps({**GRID, "app": SAMPLE, "path": "/", "gunicorn_tune_seconds": 0}))
+    assert run.returncode != 0
+    assert "tune: instance sample_app: gunicorn_tune_seconds is 0; allowed: from 1 to 300" in one_line(run)
