@@ -8,6 +8,7 @@ for plugins in (
     "roles/gunicorn/filter_plugins",
     "roles/flask_app/filter_plugins",
     "roles/preflight/filter_plugins",
+    "roles/firewall/filter_plugins",
     "playbooks/filter_plugins",
 ):
     sys.path.insert(0, str(ROOT / plugins))

@@ -34,7 +34,7 @@ def default(option: dict) -> str:
         return "required"
     if "default" not in option:
         return "(derived, see defaults/main.yml)" if option.get("type") != "int" else "null (automatic)"
-    return f"`{json.dumps(option['default'])}`"
+    return f"`{json.dumps(option['default'])}`".replace("|", "\\|")
 
 
 def table(role: Path) -> str:

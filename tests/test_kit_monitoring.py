@@ -9,7 +9,15 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from flask_app_settings import DEFAULTS as APP_DEFAULTS
-from kit_monitoring import DEFAULTS, HEALTH, exporter_apps, nginx_status_url, scrape_targets
+from kit_monitoring import (
+    DEFAULTS,
+    HEALTH,
+    exporter_apps,
+    firewall_rules,
+    nginx_status_url,
+    public_ports,
+    scrape_targets,
+)
 
 ROLES = Path(__file__).parents[1] / "roles"
 APPS = [
@@ -69,3 +77,38 @@ def test_a_host_on_loopback_elsewhere_is_an_inventory_error() -> None:
     hostvars = {"web1": {"group_names": ["web"], "flask_apps": APPS}, "mon": {"group_names": ["monitoring"]}}
     with pytest.raises(AnsibleFilterError, match=re.escape("host web1: exporters_listen_address is 127.0.0.1")):
         scrape_targets(groups, hostvars, "mon")
+
+
+def test_each_exporter_is_admitted_from_the_monitoring_hosts_only() -> None:
+    groups = {"all": ["web1", "mon"], "web": ["web1"], "monitoring": ["mon"]}
+    hostvars = {
+        "web1": {"group_names": ["web"], "flask_apps": APPS, "exporters_listen_address": "10.0.0.11"},
+        "mon": {"group_names": ["monitoring"], "ansible_host": "203.0.113.9", "private_address": "10.0.0.30"},
+    }
+    rules = firewall_rules(groups, hostvars, "web1")
+    assert {r["port"] for r in rules} == {9100, 9113, 3903, 9256, 9115}
+    assert all(r["sources"] == ["10.0.0.30"] and r["protocol"] == "tcp" for r in rules)
+    # The monitoring host scrapes itself on loopback.
+    assert firewall_rules(groups, hostvars, "mon") == []
+
+
+def test_exporters_on_loopback_need_no_rule() -> None:
+    groups = {"all": ["web1"], "web": ["web1"], "monitoring": ["web1"]}
+    assert firewall_rules(groups, {"web1": {"group_names": ["web", "monitoring"], "flask_apps": APPS}}, "web1") == []
+
+
+def test_a_monitoring_host_known_by_name_only_is_an_inventory_error() -> None:
+    groups = {"all": ["web1", "mon"], "web": ["web1"], "monitoring": ["mon"]}
+    hostvars = {
+        "web1": {"group_names": ["web"], "exporters_listen_address": "10.0.0.11"},
+        "mon": {"group_names": ["monitoring"], "ansible_host": "mon.example.com"},
+    }
+    with pytest.raises(AnsibleFilterError, match=re.escape("host mon: private_address is not set")):
+        firewall_rules(groups, hostvars, "web1")
+
+
+def test_public_ports_are_nginx_s_on_its_hosts_only() -> None:
+    assert public_ports({"group_names": ["web"], "flask_apps": APPS}) == [80]
+    assert public_ports({"group_names": ["web"], "flask_apps": [{**APPS[0], "tls": "acme"}]}) == [80, 443]
+    assert public_ports({"group_names": ["web"], "nginx_tls": True, "nginx_listen_port": 8080}) == [8080, 443]
+    assert public_ports({"group_names": ["monitoring"]}) == []

@@ -1,6 +1,6 @@
-"""Filters of playbooks/monitoring.yml: what each host exports, and what Prometheus scrapes.
+"""Filters of playbooks/monitoring.yml and firewall.yml: exporters, scrape targets, and the firewall's rules.
 
-Both read the inventory (hostvars), so that a run limited to some hosts
+They read the inventory (hostvars), so that a run limited to some hosts
 (``-l``) still writes a scrape configuration naming every host. Where the
 inventory sets nothing, the roles' defaults apply; DEFAULTS repeats them,
 and tests/test_kit_monitoring.py fails when a role's default changes
@@ -8,6 +8,8 @@ without them.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from ansible.errors import AnsibleFilterError
 
@@ -81,28 +83,71 @@ def scrape_targets(groups: dict, hostvars: dict, monitoring_host: str) -> list[d
                 f"host {host}: exporters_listen_address is {address}, which the monitoring host {monitoring_host}"
                 " cannot reach; allowed: an address of this host that the monitoring host reaches (its private one)"
             )
-        names = host_vars.get("group_names", [])
-        exporters = {"node": _get(host_vars, "exporters_node_port")}
-        if nginx_status_url(host_vars, names):
-            exporters["nginx"] = _get(host_vars, "exporters_nginx_port")
-        apps = exporter_apps(host_vars) if set(names) & set(APP_GROUPS) else []
-        if apps:
-            exporters["mtail"] = _get(host_vars, "exporters_mtail_port")
-            exporters["process"] = _get(host_vars, "exporters_process_port")
-            exporters["blackbox"] = _get(host_vars, "exporters_blackbox_port")
+        apps = exporter_apps(host_vars) if set(host_vars.get("group_names", [])) & set(APP_GROUPS) else []
         targets.append(
             {
                 "host": host,
                 "address": f"[{address}]" if ":" in address else address,
-                "exporters": exporters,
+                "exporters": _exporters(host_vars),
                 "apps": [{k: app[k] for k in ("name", "health_url", "tls_address")} for app in apps],
             }
         )
     return targets
 
 
+def _exporters(host_vars: dict) -> dict[str, int]:
+    """Return the exporters a host runs, by name, with their ports."""
+    names = host_vars.get("group_names", [])
+    exporters = {"node": _get(host_vars, "exporters_node_port")}
+    if nginx_status_url(host_vars, names):
+        exporters["nginx"] = _get(host_vars, "exporters_nginx_port")
+    if set(names) & set(APP_GROUPS) and host_vars.get("flask_apps"):
+        exporters["mtail"] = _get(host_vars, "exporters_mtail_port")
+        exporters["process"] = _get(host_vars, "exporters_process_port")
+        exporters["blackbox"] = _get(host_vars, "exporters_blackbox_port")
+    return exporters
+
+
+def private_address(hostvars: dict, host: str) -> str:
+    """Return the address a host reaches the others from: private_address, else ansible_host if an address."""
+    host_vars = hostvars[host]
+    address = str(host_vars.get("private_address") or host_vars.get("ansible_host") or host)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise AnsibleFilterError(
+            f"host {host}: private_address is not set and its ansible_host ({address}) is not an IP address;"
+            " allowed: the IPv4 or IPv6 address this host reaches the other hosts from (its private one)"
+        ) from None
+
+
+def public_ports(host_vars: dict) -> list[int]:
+    """Return the firewall role's firewall_public_ports: the ports the kit's Nginx listens on, on its hosts."""
+    if not set(host_vars.get("group_names", [])) & set(NGINX_GROUPS):
+        return []
+    tls = bool(_get(host_vars, "nginx_tls")) or any(a.get("tls") == "acme" for a in host_vars.get("flask_apps", []))
+    return [int(_get(host_vars, "nginx_listen_port"))] + ([int(_get(host_vars, "nginx_tls_port"))] if tls else [])
+
+
+def firewall_rules(groups: dict, hostvars: dict, host: str) -> list[dict]:
+    """Return the firewall role's firewall_rules for ``host``: its exporters' ports, for the monitoring hosts.
+
+    Exporters on loopback need no rule (Prometheus runs on this host); a
+    monitoring host needs none to scrape itself.
+    """
+    host_vars = hostvars[host]
+    monitors = [m for m in groups.get("monitoring", []) if m != host]
+    if not monitors or str(_get(host_vars, "exporters_listen_address")).startswith(LOOPBACK):
+        return []
+    sources = [private_address(hostvars, m) for m in monitors]
+    return [
+        {"port": int(port), "sources": sources, "protocol": "tcp", "comment": f"{name} exporter, for Prometheus"}
+        for name, port in _exporters(host_vars).items()
+    ]
+
+
 class FilterModule:
-    """kit_exporter_apps, kit_nginx_status_url, kit_scrape_targets."""
+    """kit_exporter_apps, kit_nginx_status_url, kit_scrape_targets, kit_firewall_rules, kit_public_ports."""
 
     def filters(self) -> dict:
         """Map the filters' names to their functions."""
@@ -110,4 +155,6 @@ class FilterModule:
             "kit_exporter_apps": exporter_apps,
             "kit_nginx_status_url": nginx_status_url,
             "kit_scrape_targets": scrape_targets,
+            "kit_firewall_rules": firewall_rules,
+            "kit_public_ports": public_ports,
         }

@@ -119,11 +119,11 @@ def gunicorn_master(host) -> int:
 
 
 def deployed_state(host) -> str:
-    """Checksums of every app's deployed files, its live release and its release list, and nginx.conf.
+    """Checksums of every app's deployed files, its live release and its release list, nginx.conf and the firewall's.
 
     A rejected run must leave every one of them as it was.
     """
-    files = ["/etc/nginx/nginx.conf"]
+    files = ["/etc/nginx/nginx.conf", "/etc/nftables.conf"]
     for app in APPS:
         files += [
             f"/etc/gunicorn/{app}.conf.py",
@@ -142,9 +142,10 @@ def run_playbook(
 ):
     """Run the apps' part of site.yml (playbooks/web.yml) against the Molecule inventory; return the process.
 
-    site.yml is web.yml, then monitoring.yml, which the apps' tests do not
-    change: they skip its 25 s a run. Molecule's converge, check and
-    idempotence steps and test_check_mode run site.yml whole (``book``).
+    site.yml is web.yml, then monitoring.yml and firewall.yml, which the
+    apps' tests do not change: they skip their 30 s a run. Molecule's
+    converge, check and idempotence steps run site.yml whole, and
+    test_check_over_ssh runs it (--check) over SSH as an operator does.
     """
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     if roles_path:

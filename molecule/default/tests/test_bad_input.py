@@ -201,6 +201,12 @@ BAD_INPUTS = {
         ["monitoring_app_down_for is '5 minutes'", "allowed: a duration such as 30s"],
     ),
     "exporter port not a number": ({"exporters_node_port": "ninety"}, ["exporters_node_port", "int"]),
+    # The firewall, checked before any host changes too.
+    "firewall source not an address": (
+        {"firewall_allow": [{"port": 5432, "sources": ["db.example.com"]}]},
+        ["firewall_allow[0] (port 5432): db.example.com is not an address", "allowed: IPv4 or IPv6 addresses"],
+    ),
+    "firewall rule without a port": ({"firewall_allow": [{"sources": ["10.0.0.7"]}]}, ["firewall_allow", "port"]),
 }
 
 
