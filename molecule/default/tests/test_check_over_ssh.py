@@ -177,6 +177,7 @@ def operator_runs(host, address) -> dict:
     print(f"\nsite.yml --check --diff as {OPERATOR} over SSH: {runs['check_seconds']:.0f} s")
     yield runs
     end_operator_sessions()
+    subprocess.run(["userdel", "--force", "--remove", OPERATOR], capture_output=True, check=False)
 
 
 def recap(run) -> str:
