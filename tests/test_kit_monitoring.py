@@ -108,7 +108,6 @@ def test_a_monitoring_host_known_by_name_only_is_an_inventory_error() -> None:
 
 
 def test_public_ports_are_nginx_s_on_its_hosts_only() -> None:
-    assert public_ports({"group_names": ["web"], "flask_apps": APPS}) == [80]
-    assert public_ports({"group_names": ["web"], "flask_apps": [{**APPS[0], "tls": "acme"}]}) == [80, 443]
-    assert public_ports({"group_names": ["web"], "nginx_tls": True, "nginx_listen_port": 8080}) == [8080, 443]
+    assert public_ports({"group_names": ["web"], "flask_apps": APPS}) == [80, 443]
+    assert public_ports({"group_names": ["web"], "nginx_listen_port": 8080, "nginx_tls_port": 8443}) == [8080, 8443]
     assert public_ports({"group_names": ["monitoring"]}) == []

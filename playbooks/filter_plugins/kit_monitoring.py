@@ -122,11 +122,14 @@ def private_address(hostvars: dict, host: str) -> str:
 
 
 def public_ports(host_vars: dict) -> list[int]:
-    """Return the firewall role's firewall_public_ports: the ports the kit's Nginx listens on, on its hosts."""
+    """Return the firewall role's firewall_public_ports: Nginx's HTTP and HTTPS ports, on its hosts.
+
+    The HTTPS port even before an app has TLS: turning TLS on takes web.yml
+    or deploy.yml, which do not run the firewall's play.
+    """
     if not set(host_vars.get("group_names", [])) & set(NGINX_GROUPS):
         return []
-    tls = bool(_get(host_vars, "nginx_tls")) or any(a.get("tls") == "acme" for a in host_vars.get("flask_apps", []))
-    return [int(_get(host_vars, "nginx_listen_port"))] + ([int(_get(host_vars, "nginx_tls_port"))] if tls else [])
+    return [int(_get(host_vars, "nginx_listen_port")), int(_get(host_vars, "nginx_tls_port"))]
 
 
 def firewall_rules(groups: dict, hostvars: dict, host: str) -> list[dict]:
