@@ -1,4 +1,4 @@
-"""Filters of playbooks/monitoring.yml and firewall.yml: exporters, scrape targets, and the firewall's rules.
+"""Filters that wire hosts together from the inventory: exporters and scrape targets, firewall rules, balancers.
 
 They read the inventory (hostvars), so that a run limited to some hosts
 (``-l``) still writes a scrape configuration naming every host. Where the
@@ -28,9 +28,11 @@ DEFAULTS = {
 }
 HEALTH = {"path": "/healthz", "status": 200}
 LOOPBACK = ("127.", "::1", "localhost")
-# Groups whose hosts run the kit's Nginx, and those that serve apps.
-NGINX_GROUPS = ("web",)
+# Groups whose hosts run the kit's Nginx, those that serve apps, and the
+# load balancers in front of them.
+NGINX_GROUPS = ("web", "lb")
 APP_GROUPS = ("web",)
+BALANCER_GROUP = "lb"
 
 
 def _get(host_vars: dict, name: str) -> object:
@@ -121,36 +123,91 @@ def private_address(hostvars: dict, host: str) -> str:
         ) from None
 
 
-def public_ports(host_vars: dict) -> list[int]:
-    """Return the firewall role's firewall_public_ports: Nginx's HTTP and HTTPS ports, on its hosts.
-
-    The HTTPS port even before an app has TLS: turning TLS on takes web.yml
-    or deploy.yml, which do not run the firewall's play.
-    """
-    if not set(host_vars.get("group_names", [])) & set(NGINX_GROUPS):
-        return []
+def _nginx_ports(host_vars: dict) -> list[int]:
     return [int(_get(host_vars, "nginx_listen_port")), int(_get(host_vars, "nginx_tls_port"))]
 
 
+def _behind_balancers(groups: dict, host_vars: dict) -> bool:
+    """Whether a host's Nginx is reached through the lb group's balancers, not directly by clients."""
+    names = set(host_vars.get("group_names", []))
+    return bool(groups.get(BALANCER_GROUP)) and bool(names & set(APP_GROUPS)) and BALANCER_GROUP not in names
+
+
+def public_ports(host_vars: dict, groups: dict | None = None) -> list[int]:
+    """Return the firewall role's firewall_public_ports: Nginx's HTTP and HTTPS ports, on its hosts.
+
+    The HTTPS port even before an app has TLS: turning TLS on takes web.yml
+    or deploy.yml, which do not run the firewall's play. None on web hosts
+    behind balancers: firewall_rules admits them from the balancers only.
+    """
+    if not set(host_vars.get("group_names", [])) & set(NGINX_GROUPS) or _behind_balancers(groups or {}, host_vars):
+        return []
+    return _nginx_ports(host_vars)
+
+
+def balancer_addresses(groups: dict, hostvars: dict) -> list[str]:
+    """Return the private addresses of the lb group's hosts: what web hosts trust and admit."""
+    return [private_address(hostvars, host) for host in groups.get(BALANCER_GROUP, [])]
+
+
+def balanced_sites(groups: dict, hostvars: dict, drained: list[str] | None = None) -> list[dict]:
+    """Return a balancer's nginx_sites: each app of the web hosts, over every web host that serves it.
+
+    An app is known by its first web host's entry (names, headers, TLS);
+    its servers are the web hosts' private addresses at their Nginx's port,
+    those in ``drained`` marked down.
+    """
+    sites: dict[str, dict] = {}
+    for host in groups.get("web", []):
+        host_vars = hostvars[host]
+        address = private_address(hostvars, host)
+        server = {
+            "address": f"[{address}]:{_get(host_vars, 'nginx_listen_port')}"
+            if ":" in address
+            else f"{address}:{_get(host_vars, 'nginx_listen_port')}",
+            "down": host in (drained or []),
+        }
+        for app in host_vars.get("flask_apps", []):
+            site = sites.setdefault(
+                app["name"],
+                {
+                    "name": app["name"],
+                    "server_names": list(app["server_names"]),
+                    "headers": dict(app.get("headers", {})),
+                    "tls": app.get("tls", "edge"),
+                    "upstream_servers": [],
+                },
+            )
+            site["upstream_servers"].append(server)
+    return list(sites.values())
+
+
 def firewall_rules(groups: dict, hostvars: dict, host: str) -> list[dict]:
-    """Return the firewall role's firewall_rules for ``host``: its exporters' ports, for the monitoring hosts.
+    """Return the firewall role's firewall_rules for ``host``: Nginx for the balancers, exporters for Prometheus.
 
     Exporters on loopback need no rule (Prometheus runs on this host); a
     monitoring host needs none to scrape itself.
     """
     host_vars = hostvars[host]
+    rules = []
+    if _behind_balancers(groups, host_vars):
+        balancers = balancer_addresses(groups, hostvars)
+        rules += [
+            {"port": port, "sources": balancers, "protocol": "tcp", "comment": "Nginx, for the load balancers"}
+            for port in _nginx_ports(host_vars)
+        ]
     monitors = [m for m in groups.get("monitoring", []) if m != host]
     if not monitors or str(_get(host_vars, "exporters_listen_address")).startswith(LOOPBACK):
-        return []
+        return rules
     sources = [private_address(hostvars, m) for m in monitors]
-    return [
+    return rules + [
         {"port": int(port), "sources": sources, "protocol": "tcp", "comment": f"{name} exporter, for Prometheus"}
         for name, port in _exporters(host_vars).items()
     ]
 
 
 class FilterModule:
-    """kit_exporter_apps, kit_nginx_status_url, kit_scrape_targets, kit_firewall_rules, kit_public_ports."""
+    """The filters of the kit's own playbooks that wire hosts together (kit_*)."""
 
     def filters(self) -> dict:
         """Map the filters' names to their functions."""
@@ -160,4 +217,6 @@ class FilterModule:
             "kit_scrape_targets": scrape_targets,
             "kit_firewall_rules": firewall_rules,
             "kit_public_ports": public_ports,
+            "kit_balancer_addresses": balancer_addresses,
+            "kit_balanced_sites": balanced_sites,
         }

@@ -9,6 +9,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -21,6 +22,8 @@ import pytest
 import yaml
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+# Helpers shared by the scenarios (the operator's account: kit_operator).
+sys.path.insert(0, str(PROJECT / "molecule/shared"))
 # The scenario's inventory: the apps and their settings, as a user writes them.
 INVENTORY = yaml.safe_load((PROJECT / "molecule/default/inventory/group_vars/web.yml").read_text())
 APPS = {app["name"]: app for app in INVENTORY["flask_apps"]}

@@ -1,0 +1,222 @@
+"""A fleet behind a load balancer, run by an operator from a normal account over SSH.
+
+One balancer (kit-lb) and two app hosts (kit-web1 on Debian 12, kit-web2 on
+Debian 13). Requests go through the balancer only; the operator's runs are
+the rolling deploys and drains of a working day; the drills stop an app host
+and ship a release that breaks on one host's Python.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import (
+    ADDRESSES,
+    APP,
+    BALANCER,
+    OPERATOR_INVENTORY,
+    PROJECT,
+    WEB_HOSTS,
+    Stream,
+    get,
+    health,
+    host,
+)
+from kit_operator import CHECKOUT, OPERATOR, as_operator, foreign_files_in_home, operator_cannot_sudo
+
+SECRET = APP["secret_key"]
+
+
+def releases_served() -> dict[str, str]:
+    """The release each app host serves, by its own health answer on loopback."""
+    served = {}
+    for name in WEB_HOSTS:
+        answer = host(name).check_output(
+            "python3 -c \"import urllib.request as u; print(u.urlopen(u.Request('http://127.0.0.1/healthz',"
+            f" headers={{'Host': '{APP['server_names'][0]}'}}), timeout=5).read().decode())\""
+        )
+        served[name] = json.loads(answer)["release"]
+    return served
+
+
+def release_of_app(version: str, breaks_on_python_313: bool = False) -> str:
+    """A copy of the sample app at another version, in the operator's checkout: a new release to deploy."""
+    copy = CHECKOUT / "releases" / version
+    shutil.copytree(PROJECT / "app", copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "tests"))
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text()))
+    if breaks_on_python_313:
+        init = copy / "src/sample_app/__init__.py"
+        init.write_text(
+            init.read_text().replace(
+                "    app = Flask(__name__)\n",
+                "    import sys\n\n    if sys.version_info >= (3, 13):\n"
+                "        raise RuntimeError('this release does not run on Python 3.13')\n"
+                "    app = Flask(__name__)\n",
+            )
+        )
+    apps = [{**APP, "source": {"path": str(copy)}, "lock_dir": str(CHECKOUT / "app/requirements")}]
+    extra = CHECKOUT / f"release-{version}.json"
+    extra.write_text(json.dumps({"flask_apps": apps}))
+    subprocess.run(["chown", "-R", f"{OPERATOR}:", str(CHECKOUT)], check=True)
+    return f"@{extra}"
+
+
+def run(operator: dict, book: str, *args: str) -> subprocess.CompletedProcess:
+    """ansible-playbook as the operator, against the fleet's inventory, timed."""
+    start = time.monotonic()
+    result = as_operator("ansible-playbook", book, "-i", OPERATOR_INVENTORY, *args, env=operator)
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def recap(result: subprocess.CompletedProcess) -> dict[str, dict[str, int]]:
+    """The play recap's counts, by host."""
+    return {
+        name: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counts)}
+        for name, counts in re.findall(r"(?m)^(\S+)\s+:\s+(ok=.*)$", result.stdout)
+    }
+
+
+def test_requests_through_the_balancer_reach_both_app_hosts():
+    answered = {health()["hostname"] for _ in range(12)}
+    assert answered == {host(name).check_output("hostname") for name in WEB_HOSTS}
+
+
+def test_app_hosts_admit_nginx_from_the_balancer_only():
+    # The controller is a client: dropped (no answer at all), not refused.
+    for name in WEB_HOSTS:
+        with pytest.raises(OSError, match="timed out"):
+            get("/healthz", timeout=3, address=ADDRESSES[name])
+    # The balancer is admitted.
+    probe = "python3 -c \"import urllib.request as u; print(u.urlopen('http://{}/healthz', timeout=5).status)\""
+    for name in WEB_HOSTS:
+        assert host("kit-lb").check_output(probe.format(ADDRESSES[name])) in ("200", "404")
+
+
+def test_the_app_sees_the_real_client_through_both_tiers():
+    status, body = get("/")
+    assert status == 200
+    # The controller reaches the balancer from the scenario bridge's gateway.
+    gateway = BALANCER.rsplit(".", 1)[0] + ".1"
+    assert json.loads(body)["client"] == gateway
+    # And the app host's own log says so too, not the balancer's address.
+    log = host(WEB_HOSTS[0]).check_output(f"tail -n 50 /var/log/nginx/{APP['name']}.access.log")
+    assert gateway in log and ADDRESSES["kit-lb"] not in log
+
+
+def test_the_edge_limits_each_client_not_the_balancer():
+    # One client over the balancer's rate (20 r/s, burst 20) gets 429s...
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: get("/")[0], range(120)))
+    assert 429 in statuses and 200 in statuses, statuses
+    # ...while another client (an app host, as a client of the balancer) is
+    # served, and the app hosts behind it limit nobody: they see clients.
+    other = host(WEB_HOSTS[0]).run(
+        f"python3 -c \"import urllib.request as u; print(u.urlopen(u.Request('http://{BALANCER}/',"
+        " headers={'Host': 'kit.test'}), timeout=5).status)\""
+    )
+    assert other.stdout.strip() == "200", other.stderr
+    time.sleep(2)
+
+
+def test_a_no_op_run_from_a_normal_account_changes_nothing(operator):
+    result = run(operator, "site.yml")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    counts = recap(result)
+    assert {name for name in counts if name != "localhost"} == {"kit-lb", *WEB_HOSTS}
+    assert all(counts[name]["changed"] == 0 for name in ("kit-lb", *WEB_HOSTS)), counts
+    print(f"\nno-op site.yml over SSH, 3 hosts, as {OPERATOR}: {result.seconds:.0f} s")
+    # The controller-side build ran as the operator, who cannot sudo.
+    assert operator_cannot_sudo()
+    assert foreign_files_in_home() == ""
+
+
+def test_a_rolling_deploy_under_load_fails_no_request(operator):
+    before = releases_served()
+    with Stream() as stream:
+        result = run(operator, "playbooks/deploy.yml", "-e", release_of_app("1.1.0"), "-e", "web_serial=1")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    after = releases_served()
+    print(
+        f"\nrolling deploy through the balancer: sent {stream.sent}, failed {len(stream.failed)}; "
+        f"releases answered {stream.releases}; deploy {result.seconds:.0f} s"
+    )
+    assert stream.failed == []
+    assert all(after[name] != before[name] for name in WEB_HOSTS), (before, after)
+    # The run ends with the table of which host serves which release.
+    for name in WEB_HOSTS:
+        assert re.search(rf"{name} \| {APP['name']} \| {re.escape(after[name])}", result.stdout), result.stdout[-3000:]
+
+
+def test_a_release_failing_on_the_second_host_stops_the_rollout(operator):
+    before = releases_served()
+    with Stream(threads=2) as stream:
+        result = run(
+            operator,
+            "playbooks/deploy.yml",
+            "-e",
+            release_of_app("1.2.0", breaks_on_python_313=True),
+            "-e",
+            "web_serial=1",
+        )
+    after = releases_served()
+    print(f"\nrollout stopped at kit-web2: sent {stream.sent}, failed {len(stream.failed)}")
+    assert result.returncode != 0
+    assert "does not run on Python 3.13" in result.stdout, result.stdout[-3000:]
+    first, second = WEB_HOSTS
+    assert after[first] != before[first], "the first host should serve the new release"
+    assert after[second] == before[second], "the failed host should still serve its old release"
+    assert stream.failed == []
+    # Both serve through the balancer.
+    assert {health()["hostname"] for _ in range(12)} == {host(name).check_output("hostname") for name in WEB_HOSTS}
+
+
+def test_a_dead_app_host_is_routed_around():
+    dead = WEB_HOSTS[1]
+    subprocess.run(["docker", "pause", dead], check=True)
+    try:
+        with Stream(threads=4, limit_seconds=20) as stream:
+            time.sleep(20)
+    finally:
+        subprocess.run(["docker", "unpause", dead], check=True)
+    print(f"\none app host frozen for 20 s: sent {stream.sent}, failed {len(stream.failed)}")
+    assert stream.sent > 50
+    assert stream.failed == []
+    # Back in service once the balancer tries it again (fail_timeout).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len({health()["hostname"] for _ in range(12)}) == 2:
+            break
+        time.sleep(1)
+    assert len({health()["hostname"] for _ in range(12)}) == 2
+
+
+def test_a_drained_host_gets_no_new_request_and_comes_back(operator):
+    drained = WEB_HOSTS[0]
+    with Stream(threads=2) as stream:
+        result = run(operator, "playbooks/drain.yml", "-e", f"host={drained}", "-e", "state=drained")
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        answered = {health()["hostname"] for _ in range(12)}
+    assert answered == {host(WEB_HOSTS[1]).check_output("hostname")}
+    assert stream.failed == []
+    # site.yml keeps it drained; active puts it back.
+    again = run(operator, "playbooks/lb.yml")
+    assert recap(again)["kit-lb"]["changed"] == 0, again.stdout[-3000:]
+    result = run(operator, "playbooks/drain.yml", "-e", f"host={drained}", "-e", "state=active")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert len({health()["hostname"] for _ in range(12)}) == 2
+
+
+def test_no_secret_in_any_hosts_journal(operator):
+    for name in ("kit-lb", *WEB_HOSTS):
+        journal = host(name).check_output("journalctl -o cat --no-pager")
+        assert SECRET not in journal, f"the app's secret is in {name}'s journal"
+        sudo = host(name).check_output("journalctl -o cat --no-pager _COMM=sudo")
+        assert re.search(r"deploy : .*USER=root", sudo), f"{name} was not reached as the sudo user"
