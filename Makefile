@@ -52,8 +52,11 @@ unit: venv ## Controller-side tests (tests/) and the apps' unit tests (sample, g
 	cd app && pytest -q
 	cd molecule/default/fixtures/guestbook && PYTHONPATH=src:../tinyslug/src pytest -q -p no:cacheprovider
 
-molecule: testbed ## molecule test (default scenario)
+# The fleet scenario's second app host runs Debian 13.
+molecule: export KIT_RELEASES := bookworm,trixie
+molecule: testbed ## molecule test: the default scenario (one host), then the fleet (a balancer, two app hosts)
 	molecule test
+	molecule test -s fleet
 
 test: lint unit molecule ## Everything that proves the kit
 

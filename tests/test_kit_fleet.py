@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
 from kit_monitoring import balanced_sites, balancer_addresses, firewall_rules, public_ports
 
 SHOP = {"name": "shop", "server_names": ["shop.example.com"], "headers": {"X-Frame-Options": None}}
@@ -54,3 +57,16 @@ def test_without_balancers_web_hosts_are_the_edge() -> None:
     assert public_ports(HOSTVARS["web1"], groups) == [80, 443]
     assert firewall_rules(groups, HOSTVARS, "web1") == []
     assert balancer_addresses(groups, HOSTVARS) == []
+
+
+def test_the_fleet_scenario_connects_as_production_does() -> None:
+    # molecule/fleet reaches its hosts with inventories/production's
+    # connection settings, on the same groups (never on all: localhost).
+    root = Path(__file__).parents[1]
+    production, fleet = root / "inventories/production/group_vars", root / "molecule/fleet/inventory/group_vars"
+    for group in ("web", "lb"):
+        source = production / group / "main.yml" if (production / group).is_dir() else production / f"{group}.yml"
+        expected = {k: v for k, v in yaml.safe_load(source.read_text()).items() if k.startswith("ansible_")}
+        actual = yaml.safe_load((fleet / f"{group}.yml").read_text())
+        assert {k: actual.get(k) for k in expected} == expected, group
+    assert "ansible_become" not in yaml.safe_load((fleet / "all.yml").read_text())

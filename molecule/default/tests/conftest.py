@@ -9,7 +9,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,8 +21,6 @@ import pytest
 import yaml
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
-# Helpers shared by the scenarios (the operator's account: kit_operator).
-sys.path.insert(0, str(PROJECT / "molecule/shared"))
 # The scenario's inventory: the apps and their settings, as a user writes them.
 INVENTORY = yaml.safe_load((PROJECT / "molecule/default/inventory/group_vars/web.yml").read_text())
 APPS = {app["name"]: app for app in INVENTORY["flask_apps"]}
@@ -147,8 +144,8 @@ def run_playbook(
 
     site.yml is web.yml, then monitoring.yml and firewall.yml, which the
     apps' tests do not change: they skip their 30 s a run. Molecule's
-    converge, check and idempotence steps run site.yml whole, and
-    test_check_over_ssh runs it (--check) over SSH as an operator does.
+    converge, check and idempotence steps run site.yml whole (and the fleet
+    scenario's tests over SSH as an operator does).
     """
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     if roles_path:

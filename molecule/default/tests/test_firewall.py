@@ -5,7 +5,8 @@ inventory gives: one admitted from the controller, one admitted from a
 documentation address only, one with no rule. From the controller only the
 first answers (the others are dropped: the connection times out); on the
 host's own loopback all three answer. Nginx answers from anywhere, and SSH
-(test_check_over_ssh reaches the host over it, through this firewall).
+is admitted (the fleet scenario reaches its hosts over it, through this
+firewall).
 """
 
 from __future__ import annotations
@@ -65,8 +66,7 @@ def test_from_the_controller_only_the_admitted_ports_answer(host, address, facts
     # address the host sees the tests' connections come from.
     with socket.create_connection((address, 80), timeout=3) as nginx:
         assert nginx.getsockname()[0] == facts["ansible_default_ipv4"]["gateway"]
-    # SSH is admitted: open (test_check_over_ssh installs sshd) or refused
-    # (no sshd), never dropped.
+    # SSH is admitted: refused (this host has no sshd), never dropped.
     assert connect(address, 22) in ("open", "refused")
     before = refused_packets(host)
     assert connect(address, ADMITTED) == "open"

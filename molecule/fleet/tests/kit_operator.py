@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[2]))
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
 # The operator's account on the controller, its checkout and its virtualenv.
 OPERATOR = "kitop"
 HOME = Path("/home") / OPERATOR
@@ -80,6 +80,8 @@ def operator_account() -> None:
     """A fresh normal account: its own copy of the kit, virtualenv and SSH key, and no sudo."""
     if subprocess.run(["id", OPERATOR], capture_output=True, check=False).returncode == 0:
         remove_operator_account()
+    # A home an earlier, interrupted run left behind.
+    shutil.rmtree(HOME, ignore_errors=True)
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", OPERATOR], check=True)
     shutil.copytree(
         PROJECT, CHECKOUT, ignore=lambda folder, names: NOT_COPIED & set(names) if folder == str(PROJECT) else []
