@@ -64,7 +64,7 @@ def test_the_fleet_scenario_connects_as_production_does() -> None:
     # connection settings, on the same groups (never on all: localhost).
     root = Path(__file__).parents[1]
     production, fleet = root / "inventories/production/group_vars", root / "molecule/fleet/inventory/group_vars"
-    for group in ("web", "lb"):
+    for group in ("web", "lb", "monitoring"):
         source = production / group / "main.yml" if (production / group).is_dir() else production / f"{group}.yml"
         expected = {k: v for k, v in yaml.safe_load(source.read_text()).items() if k.startswith("ansible_")}
         actual = yaml.safe_load((fleet / f"{group}.yml").read_text())

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -260,3 +262,26 @@ def test_an_app_host_that_dies_is_routed_around():
     while time.monotonic() < deadline and len({health()["hostname"] for _ in range(12)}) < 2:
         time.sleep(2)
     assert len({health()["hostname"] for _ in range(12)}) == 2, "the host that died did not come back"
+
+
+def test_the_monitoring_host_scrapes_every_host_through_their_firewalls():
+    # Prometheus, on the balancer, answers its own loopback only.
+    code = (
+        "import json, urllib.request as u; d = json.load(u.urlopen("
+        "'http://127.0.0.1:9090/api/v1/targets?state=active', timeout=10))['data']['activeTargets'];"
+        " print(json.dumps([[t['labels']['host'], t['labels']['job'], t['health']] for t in d]))"
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        targets = json.loads(host("kit-lb").check_output(f"python3 -c {shlex.quote(code)}"))
+        if (targets and all(health == "up" for _, _, health in targets)) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert {name for name, _, _ in targets} == {"kit-lb", *WEB_HOSTS}
+    assert [target for target in targets if target[2] != "up"] == []
+    # An app host's exporters answer the monitoring host, and no one else.
+    node = f"http://{ADDRESSES[WEB_HOSTS[0]]}:9100/metrics"
+    with pytest.raises(OSError, match="timed out"):
+        urllib.request.urlopen(node, timeout=3)
+    fetch = f"python3 -c \"import urllib.request as u; print(u.urlopen('{node}', timeout=5).status)\""
+    assert host("kit-lb").check_output(fetch) == "200"
