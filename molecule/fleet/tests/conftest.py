@@ -106,7 +106,7 @@ class Stream:
 def operator():
     """The operator's account, with the fleet's inventory, key and known hosts; removed afterwards."""
     if os.geteuid() != 0:
-        pytest.skip("creating the operator's account on the controller needs root (CI runs as root)")
+        pytest.fail("creating the operator's account on the controller needs root (CI runs as root)")
     operator_account()
     ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
     OPERATOR_SSH.mkdir(mode=0o700)

@@ -24,6 +24,7 @@ from conftest import (
     BALANCER,
     OPERATOR_INVENTORY,
     PROJECT,
+    SERVER_NAME,
     WEB_HOSTS,
     Stream,
     get,
@@ -139,13 +140,35 @@ def test_the_edge_limits_each_client_not_the_balancer():
         statuses = list(pool.map(lambda _: get("/")[0], range(150)))
     assert 429 in statuses and 200 in statuses, statuses
     # ...while another client (an app host, as a client of the balancer) is
-    # served, and the app hosts behind it limit nobody: they see clients.
+    # served. The limit was the balancer's: the app hosts behind it, which
+    # count clients too, turned none away.
     other = host(WEB_HOSTS[0]).run(
         f"python3 -c \"import urllib.request as u; print(u.urlopen(u.Request('http://{BALANCER}/',"
         " headers={'Host': 'kit.test'}), timeout=5).status)\""
     )
     assert other.stdout.strip() == "200", other.stderr
+    for name in WEB_HOSTS:
+        log = host(name).check_output(f"tail -n 300 /var/log/nginx/{APP['name']}.access.log")
+        assert '" 429 ' not in log, name
     time.sleep(2)
+
+
+def test_a_client_cannot_claim_another_address_or_scheme():
+    # What a client says of itself in forwarding headers is not believed:
+    # the balancer replaces it, and the app hosts believe the balancer only.
+    request = urllib.request.Request(
+        f"http://{BALANCER}/",
+        headers={
+            "Host": SERVER_NAME,
+            "X-Forwarded-For": "198.51.100.7",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Port": "443",
+            "X-Real-IP": "198.51.100.7",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        seen = json.loads(reply.read())
+    assert (seen["client"], seen["scheme"]) == (BALANCER.rsplit(".", 1)[0] + ".1", "http")
 
 
 def test_a_normal_account_over_ssh_sees_no_change_to_make(operator):
@@ -224,9 +247,11 @@ def test_a_drained_host_gets_no_new_request_and_comes_back(operator):
         answered = {health()["hostname"] for _ in range(12)}
     assert answered == {host(WEB_HOSTS[1]).check_output("hostname")}
     assert stream.failed == []
-    # site.yml keeps it drained; active puts it back.
+    # The balancers' play (site.yml's) keeps it drained; active puts it back.
     again = run(operator, "playbooks/lb.yml")
+    assert again.returncode == 0, again.stdout[-4000:]
     assert recap(again)["kit-lb"]["changed"] == 0, again.stdout[-3000:]
+    assert {health()["hostname"] for _ in range(12)} == answered
     result = run(operator, "playbooks/drain.yml", "-e", f"host={drained}", "-e", "state=active")
     assert result.returncode == 0, result.stdout[-4000:]
     assert len({health()["hostname"] for _ in range(12)}) == 2
