@@ -114,7 +114,11 @@ def operator():
         shutil.copy(ephemeral / name, OPERATOR_SSH / name)
     inventory = CHECKOUT / OPERATOR_INVENTORY
     shutil.copytree(INVENTORY, inventory)
-    groups = {"lb": {"hosts": {"kit-lb": None}}, "web": {"hosts": {name: None for name in WEB_HOSTS}}}
+    # The groups of molecule.yml's platforms, as Molecule's own inventory has them.
+    groups: dict[str, dict] = {}
+    for platform in yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"]:
+        for group in platform["groups"]:
+            groups.setdefault(group, {"hosts": {}})["hosts"][platform["name"]] = None
     (inventory / "hosts.yml").write_text(yaml.safe_dump(groups))
     subprocess.run(["chown", "-R", f"{OPERATOR}:", str(HOME)], check=True)
     yield {"KIT_FLEET_SSH_DIR": str(OPERATOR_SSH)}

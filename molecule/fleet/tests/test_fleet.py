@@ -179,7 +179,7 @@ def test_a_normal_account_over_ssh_sees_no_change_to_make(operator):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     print(f"\nsite.yml --check --diff over SSH, 3 hosts, as {OPERATOR}: {result.seconds:.0f} s")
     assert {name for name in recap(result) if name != "localhost"} == {"kit-lb", *WEB_HOSTS}
-    assert host_changes(result.stdout) == [], result.stdout[-4000:]
+    assert host_changes(result.stdout) == []
     # The build ran as the operator, into its own cache.
     assert (HOME / ".cache/flask-kit").is_dir()
     assert foreign_files_in_home() == ""
