@@ -118,6 +118,51 @@ def live_unit(vm: str) -> str:
     return f"sample_app@{[e for e in record if e['result'] == 'live'][-1]['slot']}.service"
 
 
+def release_of(entry: dict, workdir: Path, version: str, **environment: str) -> dict:
+    """Copy ``entry``'s app from app/ as another ``version``, with more environment settings."""
+    copy = workdir / version
+    shutil.copytree(PROJECT / "app", copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "tests"))
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text()))
+    return dict(
+        entry,
+        source={"path": str(copy)},
+        lock_dir=str(PROJECT / "app/requirements"),
+        environment={**entry.get("environment", {}), **environment},
+    )
+
+
+def demo_entry() -> dict:
+    """Read the sample app's entry in the demo inventory."""
+    apps = yaml.safe_load((INVENTORY / "group_vars/web.yml").read_text())["flask_apps"]
+    return next(app for app in apps if app["name"] == "sample_app")
+
+
+def switch_versus_restart(vm: str, url: str, boot: float, entry: dict) -> dict:
+    """Deploy a release of ``entry`` booting in ``boot`` s by site.yml's slot switch, then restart it plainly."""
+    with tempfile.TemporaryDirectory() as tmp:
+        slow = release_of(entry, Path(tmp), "1.0.99", FLASK_START_DELAY=f"{boot:g}")
+        base_end = time.monotonic() + 8
+        baseline = stream(url, until=lambda: time.monotonic() > base_end)
+        base = p99(baseline)
+        print(f"deploys under load on {vm}; the app boots in {boot:g} s")
+        figures = {"baseline": summary("baseline", baseline, base)}
+        took: dict[str, float] = {}
+
+        def deploy() -> None:
+            started = time.monotonic()
+            site({"flask_apps": [slow]})
+            took["seconds"] = round(time.monotonic() - started, 1)
+
+        switch = during(url, deploy, tail=2)
+        figures["switch"] = {**summary("slot switch", switch, base), **took}
+        unit = live_unit(vm)
+        # `systemctl restart` returns once the master is up; the workers then boot.
+        restart = during(url, lambda: subprocess.run(["docker", "exec", vm, "systemctl", "restart", unit]), boot + 2)
+        figures["restart"] = summary("plain restart", restart, base)
+    return figures
+
+
 def main() -> None:
     """Measure the switch and a plain restart under one stream, one after the other."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -127,34 +172,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    apps = yaml.safe_load((INVENTORY / "group_vars/web.yml").read_text())["flask_apps"]
-    sample = next(app for app in apps if app["name"] == "sample_app")
-    with tempfile.TemporaryDirectory() as tmp:
-        # A new release (another version) of the sample app that boots in --boot seconds.
-        copy = Path(tmp) / "app"
-        shutil.copytree(PROJECT / "app", copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "tests"))
-        pyproject = copy / "pyproject.toml"
-        pyproject.write_text(re.sub(r'(?m)^version = ".*"$', 'version = "1.0.99"', pyproject.read_text()))
-        slow = dict(sample, source={"path": str(copy)}, lock_dir=str(PROJECT / "app/requirements"))
-        slow["environment"] = {**sample.get("environment", {}), "FLASK_START_DELAY": str(args.boot)}
-
-        base_end = time.monotonic() + 8
-        baseline = stream(args.url, until=lambda: time.monotonic() > base_end)
-        base = p99(baseline)
-        print(f"deploys under load on {args.vm}; the app boots in {args.boot:g} s")
-        figures = {"baseline": summary("baseline", baseline, base)}
-        started = time.monotonic()
-        switch = during(args.url, lambda: site({"flask_apps": [slow]}), tail=2)
-        figures["switch"] = summary("slot switch", switch, base)
-        figures["switch"]["run_seconds"] = round(time.monotonic() - started, 1)
-        unit = live_unit(args.vm)
-        # `systemctl restart` returns once the master is up; the workers then boot.
-        restart = during(
-            args.url, lambda: subprocess.run(["docker", "exec", args.vm, "systemctl", "restart", unit]), args.boot + 2
-        )
-        figures["restart"] = summary("plain restart", restart, base)
-        print("back to the inventory's release ...")
-        site()
+    figures = switch_versus_restart(args.vm, args.url, args.boot, demo_entry())
+    print("back to the inventory's release ...")
+    site()
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -1,12 +1,13 @@
 """Slow-header attack on Gunicorn directly and through the kit's Nginx, side by side.
 
-Not a test: it prints figures. Run it with `make bench` (the demo VM must be
-up, `make demo`). Inside the demo VM it starts a second Gunicorn with the
+Run by benchmarks/report.py (section 5, `make bench`), or alone on the demo
+VM (`make demo`): inside the VM it starts a second Gunicorn with the
 service's own configuration on TCP port 8000 (a transient systemd unit,
 removed afterwards), then runs the same slowhttptest attack against that
 port and against Nginx on port 80, and prints how many seconds the
-attacker's probe found the service unavailable. Traffic goes only to the
-demo VM's address on the Docker bridge; each attack stops by itself.
+attacker's probe found the service unavailable. The attack runs inside the
+demo VM, on its loopback (the firewall admits only Nginx's ports from
+outside); each attack stops by itself.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ import argparse
 import csv
 import json
 import subprocess
-import tempfile
-import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,49 +45,66 @@ def vm_address(vm: str) -> str:
     ).stdout.strip()
 
 
-def start_direct_gunicorn(vm: str, port: int, *options: str, environment: tuple[str, ...] = ()) -> None:
+def start_direct_gunicorn(
+    vm: str,
+    port: int,
+    *options: str,
+    environment: tuple[str, ...] = (),
+    unit: str = BENCH_UNIT,
+    properties: tuple[str, ...] = (),
+) -> None:
     """Serve the app with the service's own config on TCP, bypassing Nginx.
 
     ``options`` (Gunicorn's command line, e.g. "--workers", "3") override the
-    config file; ``environment`` adds NAME=value settings to the app's own.
+    config file; ``environment`` adds NAME=value settings to the app's own;
+    ``properties`` are more systemd unit settings (e.g. "CPUWeight=300").
     """
-    vm_exec(vm, "systemctl", "stop", BENCH_UNIT, check=False)
+    vm_exec(vm, "systemctl", "stop", unit, check=False)
     vm_exec(
-        vm, "systemd-run", f"--unit={BENCH_UNIT}", "--collect",
+        vm, "systemd-run", f"--unit={unit}", "--collect",
         "--property=User=sample_app", "--property=Group=sample_app",
         "--property=EnvironmentFile=/etc/sample_app/app.env",
         *(f"--property=Environment={setting}" for setting in environment),
-        f"--property=RuntimeDirectory={BENCH_UNIT}",
+        *(f"--property={setting}" for setting in properties),
+        f"--property=RuntimeDirectory={unit}",
         "--property=WorkingDirectory=/opt/sample_app/current",
         GUNICORN, "--config", "/etc/gunicorn/sample_app.conf.py", "--bind", f"0.0.0.0:{port}",
-        "--pid", f"/run/{BENCH_UNIT}/gunicorn.pid", "--worker-tmp-dir", f"/run/{BENCH_UNIT}",
-        "--control-socket", f"/run/{BENCH_UNIT}/gunicorn.ctl", *options,
+        "--pid", f"/run/{unit}/gunicorn.pid", "--worker-tmp-dir", f"/run/{unit}",
+        "--control-socket", f"/run/{unit}/gunicorn.ctl", *options,
     )  # fmt: skip
+    wait_until_serving(vm, f"http://127.0.0.1:{port}/healthz")
 
 
-def wait_until_serving(url: str, seconds: float = 30) -> None:
-    """Block until ``url`` answers, so an attack starts on a healthy target."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
+def wait_until_serving(vm: str, url: str, seconds: float = 30) -> None:
+    """Block until ``url`` answers inside the VM, so a measurement starts on a healthy target."""
+    probe = (
+        "import time, urllib.request\n"
+        f"end = time.monotonic() + {seconds}\n"
+        "while True:\n"
+        "    try:\n"
+        f"        urllib.request.urlopen({url!r}, timeout=2).read(); break\n"
+        "    except OSError:\n"
+        "        if time.monotonic() > end: raise\n"
+        "        time.sleep(0.2)\n"
+    )
+    if subprocess.run(["docker", "exec", vm, "python3", "-c", probe], capture_output=True).returncode != 0:
+        raise SystemExit(f"{url} did not answer within {seconds:.0f} s in {vm}")
 
 
-def attack(target: str, url: str, seconds: int, connections: int, rate: int) -> Outcome:
-    """Run slowhttptest in slowloris mode and read its per-second CSV."""
-    wait_until_serving(url)
-    with tempfile.TemporaryDirectory() as workdir:
-        report = Path(workdir) / "report"
-        subprocess.run(
-            ["slowhttptest", "-H", "-c", str(connections), "-r", str(rate), "-i", "5", "-x", "24",
-             "-p", "2", "-l", str(seconds), "-u", url, "-g", "-o", str(report)],
-            check=True, capture_output=True, timeout=seconds + 60,
-        )  # fmt: skip
-        rows = list(csv.DictReader(report.with_suffix(".csv").open()))
+def attack(vm: str, target: str, url: str, seconds: int, connections: int, rate: int) -> Outcome:
+    """Run slowhttptest in slowloris mode inside the VM against ``url`` and read its per-second CSV.
+
+    From inside: the firewall admits only Nginx's ports from outside, and
+    the attack's source (127.0.0.1) is then not the legitimate clients'.
+    """
+    vm_exec(vm, "sh", "-c", "command -v slowhttptest >/dev/null || apt-get install -y -qq slowhttptest")
+    report = "/tmp/kit-slowloris"
+    vm_exec(vm, "rm", "-f", f"{report}.csv", f"{report}.html")
+    vm_exec(
+        vm, "timeout", str(seconds + 60), "slowhttptest", "-H", "-c", str(connections), "-r", str(rate), "-i", "5",
+        "-x", "24", "-p", "2", "-l", str(seconds), "-u", url, "-g", "-o", report,
+    )  # fmt: skip
+    rows = list(csv.DictReader(vm_exec(vm, "cat", f"{report}.csv").splitlines()))
     return Outcome(
         target=target,
         seconds=int(rows[-1]["Seconds"]),
@@ -108,21 +123,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    address = vm_address(args.vm)
+    settings = (args.seconds, args.connections, args.rate)
     start_direct_gunicorn(args.vm, 8000)
     try:
         results = [
-            attack(
-                "gunicorn direct (:8000)", f"http://{address}:8000/healthz", args.seconds, args.connections, args.rate
-            ),
-            attack("through nginx (:80)", f"http://{address}/healthz", args.seconds, args.connections, args.rate),
+            attack(args.vm, "gunicorn direct (:8000)", "http://127.0.0.1:8000/healthz", *settings),
+            attack(args.vm, "through nginx (:80)", "http://127.0.0.1/healthz", *settings),
         ]
     finally:
         vm_exec(args.vm, "systemctl", "stop", BENCH_UNIT, check=False)
 
-    workers = vm_exec(args.vm, "sh", "-c", "grep -E '^(workers|worker_class)' /etc/gunicorn/gunicorn.conf.py")
     print(f"slowloris: {args.connections} connections at {args.rate}/s, {args.seconds} s, probe every second")
-    print("gunicorn: " + ", ".join(workers.split("\n")).strip(", "))
     print(f"{'target':<26}{'attack s':>9}{'unavailable s':>15}{'peak conns':>12}")
     for r in results:
         print(f"{r.target:<26}{r.seconds:>9}{r.unavailable:>15}{r.peak_connections:>12}")
