@@ -1,7 +1,8 @@
 """Deploys under load: the kit's slot switch against a plain restart, side by side.
 
-Not a test: it prints figures. Run it with `make bench` (the demo VM must be
-up, `make demo`). The sample app is told to boot in 3 s (FLASK_START_DELAY).
+Not a test: it prints figures. benchmarks/report.py (section 6, `make
+bench`) runs it; alone it needs the demo VM up (`make demo`). The sample
+app is told to boot in 3 s (FLASK_START_DELAY).
 A bounded stream of requests (4 clients, 10 a second each, to
 http://127.0.0.1:8080/healthz, the demo's loopback port) runs:
 
@@ -90,27 +91,44 @@ def summary(name: str, answers: list[tuple[float, int]], base: float) -> dict:
 
 
 def during(url: str, action: Callable[[], object], tail: float) -> list[tuple[float, int]]:
-    """Stream requests while ``action()`` runs, and ``tail`` seconds after it ends."""
-    finished: dict[str, float] = {}
+    """Stream requests while ``action()`` runs, and ``tail`` seconds after it ends; re-raise what it raised."""
+    finished: dict[str, object] = {}
 
     def run() -> None:
-        action()
+        try:
+            action()
+        except BaseException as error:  # re-raised in the caller's thread
+            finished["error"] = error
         finished["at"] = time.monotonic()
 
     worker = threading.Thread(target=run)
     worker.start()
     answers = stream(url, until=lambda: "at" in finished and time.monotonic() > finished["at"] + tail)
     worker.join()
+    if "error" in finished:
+        raise finished["error"]
     return answers
 
 
-def site(extra_vars: dict | None = None) -> None:
-    command = ["ansible-playbook", str(PROJECT / "site.yml"), "-i", str(INVENTORY)]
-    if extra_vars:
-        command += ["-e", json.dumps(extra_vars)]
-    run = subprocess.run(command, capture_output=True, text=True, check=False)
-    if run.returncode != 0:
-        raise SystemExit(f"site.yml failed:\n{run.stdout[-3000:]}")
+def playbook(name: str, extra: dict | None = None, check: bool = True) -> dict:
+    """Run a playbook of the kit on the demo inventory: its seconds, the changes it reported, and whether it passed."""
+    command = ["ansible-playbook", str(PROJECT / name), "-i", str(INVENTORY)]
+    if extra:
+        command += ["-e", json.dumps(extra)]
+    started = time.monotonic()
+    run = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT)
+    if check and run.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{run.stdout[-4000:]}")
+    recap = run.stdout.rpartition("PLAY RECAP")[2]
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "changed": sum(int(n) for n in re.findall(r"changed=(\d+)", recap)),
+        "passed": run.returncode == 0,
+    }
+
+
+def site(extra_vars: dict | None = None) -> dict:
+    return playbook("site.yml", extra_vars)
 
 
 def live_unit(vm: str) -> str:
@@ -147,18 +165,14 @@ def switch_versus_restart(vm: str, url: str, boot: float, entry: dict) -> dict:
         base = p99(baseline)
         print(f"deploys under load on {vm}; the app boots in {boot:g} s")
         figures = {"baseline": summary("baseline", baseline, base)}
-        took: dict[str, float] = {}
-
-        def deploy() -> None:
-            started = time.monotonic()
-            site({"flask_apps": [slow]})
-            took["seconds"] = round(time.monotonic() - started, 1)
-
-        switch = during(url, deploy, tail=2)
-        figures["switch"] = {**summary("slot switch", switch, base), **took}
+        took: dict[str, dict] = {}
+        switch = during(url, lambda: took.update(run=site({"flask_apps": [slow]})), tail=2)
+        figures["switch"] = {**summary("slot switch", switch, base), **took["run"]}
         unit = live_unit(vm)
         # `systemctl restart` returns once the master is up; the workers then boot.
-        restart = during(url, lambda: subprocess.run(["docker", "exec", vm, "systemctl", "restart", unit]), boot + 2)
+        restart = during(
+            url, lambda: subprocess.run(["docker", "exec", vm, "systemctl", "restart", unit], check=True), boot + 2
+        )
         figures["restart"] = summary("plain restart", restart, base)
     return figures
 

@@ -38,13 +38,6 @@ def vm_exec(vm: str, *command: str, check: bool = True) -> str:
     return subprocess.run(["docker", "exec", vm, *command], check=check, capture_output=True, text=True).stdout
 
 
-def vm_address(vm: str) -> str:
-    """Return the VM's address on the Docker bridge."""
-    return subprocess.run(
-        ["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", vm], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def start_direct_gunicorn(
     vm: str,
     port: int,
