@@ -40,7 +40,7 @@ INVENTORY = PROJECT / "inventories/local"
 
 
 def stream(url: str, until: Callable[[], bool], max_seconds: float = 300.0) -> list[tuple[float, int]]:
-    """GET ``url`` from 4 clients, 10 a second each, until ``until()``; (seconds, status) per request."""
+    """GET ``url`` from 4 clients, 10 a second each, until ``until()`` or ``max_seconds``; (seconds, status) each."""
     lock = threading.Lock()
     answers: list[tuple[float, int]] = []
     deadline = time.monotonic() + max_seconds
@@ -186,9 +186,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    figures = switch_versus_restart(args.vm, args.url, args.boot, demo_entry())
-    print("back to the inventory's release ...")
-    site()
+    try:
+        figures = switch_versus_restart(args.vm, args.url, args.boot, demo_entry())
+    finally:
+        print("back to the inventory's release ...")
+        site()
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

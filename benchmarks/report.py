@@ -9,7 +9,7 @@ inside the demo VM (wrk and slowhttptest, Debian's packages, installed
 there), except section 6's stream, which runs from this machine to the
 demo's published loopback port; every run is bounded in time and stops by
 itself. Second Gunicorns are transient systemd units of the sample app with
-the service's own configuration on 127.0.0.1:800N (removed afterwards;
+the service's own configuration on port 800N (removed afterwards;
 the live slots are not touched).
 
 1. Nginx overhead: the app's index (next to no work) and /work/cpu?ms=N,
@@ -40,7 +40,7 @@ the live slots are not touched).
 
 The machine: the demo VM is a container with no CPU or memory limit, so
 its CPUs and memory are this machine's, shared with whatever else runs.
-Every figure is a ratio or a distribution from this one run. It writes
+Every figure is from this one run; the conclusions compare them as ratios. It writes
 benchmarks/results/<date>/: report.json (every figure), report.md, a PNG
 plot per section, each with its one-line conclusion and the machine, and
 tune/ (the tuner's snippet and measurements). --replot redraws the plots
@@ -54,6 +54,7 @@ import datetime
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,11 @@ def wrk(vm: str, label: str, url: str, connections: int, seconds: int) -> Point:
     return point
 
 
+def verdict(met: bool) -> str:
+    """Say whether a figure met its target, for a conclusion."""
+    return "met" if met else "missed"
+
+
 def serve(vm: str, *options: str) -> None:
     """(Re)start the bench Gunicorn with these options; it answers when this returns."""
     start_direct_gunicorn(vm, 8000, *options, environment=TEST_ENDPOINTS)
@@ -164,14 +170,21 @@ def nginx_overhead(vm: str, cpus: int, seconds: int, cpu_ms: int) -> dict:
                 "p99": round(proxied.p99_ms / direct.p99_ms, 3),
             }
     finally:
-        vm_exec(vm, "sh", "-c", f"rm -f {BENCH_SITE} && systemctl reload nginx", check=False)
+        vm_exec(
+            vm,
+            "sh",
+            "-c",
+            f"rm -f {BENCH_SITE} /var/log/nginx/kit-bench.access.log && systemctl reload nginx",
+            check=False,
+        )
     index, work = ratios.values()
     return {
         "points": points,
         "ratios": ratios,
         "conclusion": f"Through Nginx the app serves {index['throughput']:.2f} x the requests of Gunicorn reached"
         f" directly on its index (p99 {index['p99']:.2f} x) and {work['throughput']:.2f} x on {cpu_ms} ms of work"
-        f" (p99 {work['p99']:.2f} x); target >= 0.95. Nginx, wrk and the app share the VM's {cpus} CPUs.",
+        f" (p99 {work['p99']:.2f} x); target >= 0.95: {verdict(index['throughput'] >= 0.95)} on the index,"
+        f" {verdict(work['throughput'] >= 0.95)} on the work. Nginx, wrk and the app share the VM's {cpus} CPUs.",
     }
 
 
@@ -184,15 +197,16 @@ def cpu_bound(vm: str, cpus: int, seconds: int, ms: int) -> dict:
     one = points[0]["requests_per_second"]
     best = max(points, key=lambda p: p["requests_per_second"])
     rule = next(p for p in points if p["workers"] == 2 * cpus + 1)
+    speedup = rule["requests_per_second"] / one
+    rule_of_best = rule["requests_per_second"] / best["requests_per_second"]
     return {
         "endpoint_ms": ms,
         "points": points,
         "speedup_of_rule": round(rule["requests_per_second"] / one, 3),
-        "rule_of_best": round(rule["requests_per_second"] / best["requests_per_second"], 3),
+        "rule_of_best": round(rule_of_best, 3),
         "best_workers": best["workers"],
-        "conclusion": f"2 x {cpus} + 1 = {2 * cpus + 1} sync workers serve {rule['requests_per_second'] / one:.2f} x"
-        f" one worker (target >= 1.8) and {rule['requests_per_second'] / best['requests_per_second']:.2f} x the best"
-        f" ({best['workers']} workers).",
+        "conclusion": f"2 x {cpus} + 1 = {2 * cpus + 1} sync workers serve {speedup:.2f} x one worker"
+        f" (target >= 1.8: {verdict(speedup >= 1.8)}) and {rule_of_best:.2f} x the best ({best['workers']} workers).",
     }
 
 
@@ -246,6 +260,7 @@ def tuner(vm: str, cpus: int, out: Path, seconds: int, io_ms: int, max_load: flo
     its measurements: the section then says so and has no pick.
     """
     before = live_state(vm)
+    shutil.rmtree(out / "tune", ignore_errors=True)  # a same-day run's
     run = playbook(
         "playbooks/tune.yml",
         {
@@ -278,6 +293,7 @@ def tuner(vm: str, cpus: int, out: Path, seconds: int, io_ms: int, max_load: flo
         "endpoint_ms": io_ms,
         "p99_target_ms": tuned["settings"]["p99_ms"],
         "seconds": run["seconds"],
+        "passed": run["passed"],
         "points": points,
         "pick": pick and {k: pick[k] for k in ("profile", "workers", "threads", "requests_per_second", "p99_ms")},
         "skipped": tuned["skipped"],
@@ -297,13 +313,15 @@ def tuner(vm: str, cpus: int, out: Path, seconds: int, io_ms: int, max_load: flo
         if rule:
             figures["pick_over_sync_rule"] = round(pick["requests_per_second"] / rule["requests_per_second"], 2)
             figures["pick_p99_over_sync_rule"] = round(pick["p99_ms"] / rule["p99_ms"], 2)
+            met = figures["pick_over_sync_rule"] >= 8 and figures["pick_p99_over_sync_rule"] <= 1
             against = (
                 f"{figures['pick_over_sync_rule']:.1f} x sync 2n+1 at {figures['pick_p99_over_sync_rule']:.2f} x"
-                " its p99 (target >= 8 x at <= 1 x)"
+                f" its p99 (target >= 8 x at <= 1 x: {verdict(met)})"
             )
         figures["conclusion"] = (
             f"The tuner picked {pick['profile']} {pick['workers']}x{pick['threads']} in {run['seconds']:.0f} s:"
-            f" {figures['pick_vs_best']:.2f} x the best run of its grid (target >= 0.95), {against}; {live}."
+            f" {figures['pick_vs_best']:.3f} x the best single run of its grid (target >= 0.95:"
+            f" {verdict(figures['pick_vs_best'] >= 0.95)}), {against}; {live}."
         )
     print(f"  {figures['conclusion']}")
     return figures
@@ -348,7 +366,11 @@ def io_bound(vm: str, facts: dict, seconds: int, ms: int, pick: dict | None) -> 
     best = max(points[1:], key=lambda p: p["requests_per_second"])
     conclusion = f"For {ms} ms waits, the fastest, {best['label']}, serves {against_sync(best)}"
     if pick:
-        conclusion += f"; the tuner's pick {against_sync(points[-1])} (target >= 8 x at <= 1 x)"
+        met = (
+            points[-1]["requests_per_second"] >= 8 * sync["requests_per_second"]
+            and points[-1]["p99_ms"] <= sync["p99_ms"]
+        )
+        conclusion += f"; the tuner's pick {against_sync(points[-1])} (target >= 8 x at <= 1 x: {verdict(met)})"
     return {
         "endpoint_ms": ms,
         "points": points,
@@ -381,7 +403,7 @@ def sharing(vm: str, facts: dict, seconds: int, ms: int) -> dict:
         found = [run.result() for run in runs]
         pair = [{"weights": ratio, **asdict(found[i])} for i in range(2)]
         points += pair
-        shares_of_first[ratio] = round(pair[0]["requests_per_second"] / sum(p["requests_per_second"] for p in pair), 3)
+        shares_of_first[ratio] = round(pair[0]["requests_per_second"] / sum(p["requests_per_second"] for p in pair), 2)
     return {
         "endpoint_ms": ms,
         "points": points,
@@ -505,7 +527,7 @@ def deploys(vm: str, boot: float, converge: dict) -> dict:
         f" requests while the app boots); code-only deploy {figures['code_only']['seconds']:.0f} s and rollback"
         f" {figures['rollback']['seconds']:.0f} s, {figures['code_only']['failed'] + figures['rollback']['failed']}"
         f" failed; no-op converge {converge['noop']['seconds']:.0f} s = {converge['noop_of_first']:.2f} of the first"
-        f" ({converge['first']['seconds']:.0f} s; target <= 0.20).",
+        f" ({converge['first']['seconds']:.0f} s; target <= 0.20: {verdict(converge['noop_of_first'] <= 0.2)}).",
     }
 
 
@@ -584,6 +606,8 @@ def markdown(figures: dict, facts: dict, files: dict[str, str], when: str) -> st
             cells = [f"{p[c]:.2f}" if isinstance(p.get(c), float) else str(p.get(c, "")) for c in columns]
             lines.append(f"| {p.get('label', '')} | " + " | ".join(cells) + " |")
         lines += ["", f"![{SECTIONS[key][0]}]({files[key]})", "", f"**{section['conclusion']}**", ""]
+        if "load_per_cpu_before" in section:
+            lines += [f"Started with a 1-minute load average of {section['load_per_cpu_before']} per CPU.", ""]
     return "\n".join(lines)
 
 
@@ -609,11 +633,13 @@ def main() -> None:
     args = parser.parse_args()
 
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    if args.replot and not args.out:
+        parser.error("--replot redraws a run's report: name its directory with --out")
     out = (args.out or PROJECT / "benchmarks/results" / when).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     if args.replot:
         report = json.loads((out / "report.json").read_text())
     else:
+        out.mkdir(parents=True, exist_ok=True)
         report = {"date": when, "seconds_per_point": args.seconds, **measure(args, out)}
     figures = {key: report[key] for key in SECTIONS}
     report["plots"] = plot(figures, report["machine"], out)

@@ -90,7 +90,12 @@ def attack(vm: str, target: str, url: str, seconds: int, connections: int, rate:
     From inside: the firewall admits only Nginx's ports from outside, and
     the attack's source (127.0.0.1) is then not the legitimate clients'.
     """
-    vm_exec(vm, "sh", "-c", "command -v slowhttptest >/dev/null || apt-get install -y -qq slowhttptest")
+    vm_exec(
+        vm,
+        "sh",
+        "-c",
+        "command -v slowhttptest >/dev/null || (apt-get update -qq && apt-get install -y -qq slowhttptest)",
+    )
     report = "/tmp/kit-slowloris"
     vm_exec(vm, "rm", "-f", f"{report}.csv", f"{report}.html")
     vm_exec(
@@ -117,8 +122,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = (args.seconds, args.connections, args.rate)
-    start_direct_gunicorn(args.vm, 8000)
     try:
+        start_direct_gunicorn(args.vm, 8000)
         results = [
             attack(args.vm, "gunicorn direct (:8000)", "http://127.0.0.1:8000/healthz", *settings),
             attack(args.vm, "through nginx (:80)", "http://127.0.0.1/healthz", *settings),
