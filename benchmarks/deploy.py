@@ -28,44 +28,14 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from clients import stream
 
 PROJECT = Path(__file__).resolve().parents[1]
 INVENTORY = PROJECT / "inventories/local"
-
-
-def stream(url: str, until: Callable[[], bool], max_seconds: float = 300.0) -> list[tuple[float, int]]:
-    """GET ``url`` from 4 clients, 10 a second each, until ``until()`` or ``max_seconds``; (seconds, status) each."""
-    lock = threading.Lock()
-    answers: list[tuple[float, int]] = []
-    deadline = time.monotonic() + max_seconds
-
-    def client() -> None:
-        while not until() and time.monotonic() < deadline:
-            sent = time.monotonic()
-            try:
-                with urllib.request.urlopen(url, timeout=30) as reply:
-                    reply.read()
-                    status = reply.status
-            except urllib.error.HTTPError as error:
-                status = error.code
-            except OSError:
-                status = 0
-            with lock:
-                answers.append((time.monotonic() - sent, status))
-            time.sleep(max(0.0, 0.1 - (time.monotonic() - sent)))
-
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
 
 
 def p99(answers: list[tuple[float, int]]) -> float:
